@@ -1,0 +1,23 @@
+# eddy_library(NAME SOURCES ... [DEPS ...] [PRIVATE_DEPS ...])
+# One static library per subsystem folder. Public headers live in include/eddy/<subsystem>/;
+# third-party libraries are linked PRIVATE by the one target that owns them, so heavy headers
+# (RocksDB, Beast, rdkafka) do not leak into every translation unit.
+function(eddy_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
+  add_library(${name} STATIC ${ARG_SOURCES})
+  target_include_directories(${name}
+    PUBLIC ${PROJECT_SOURCE_DIR}/include
+    PRIVATE ${PROJECT_SOURCE_DIR}/src)
+  target_link_libraries(${name} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
+endfunction()
+
+# eddy_test(NAME SOURCES ... DEPS ...): a GoogleTest binary whose tests are discovered when
+# ctest runs (not at build time, which would run every binary once more under sanitizers).
+function(eddy_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest_main GTest::gmock)
+  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 60
+    PROPERTIES ENVIRONMENT "EDDY_BUILD_DIR=${PROJECT_BINARY_DIR};EDDY_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+endfunction()

@@ -1,0 +1,117 @@
+#pragma once
+// A StateFun 3.x module.yaml, parsed into plain values. Field names follow the YAML; defaults are
+// StateFun's (docs/configuration.md lists them). Only the loader (src/config) knows YAML.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "eddy/common/status.h"
+#include "eddy/model/address.h"
+
+namespace eddy {
+
+using Millis = std::chrono::milliseconds;
+
+// Where a document came from, for error messages ("module.yaml: document 2 (line 14)").
+struct SourceLocation {
+  std::string file;
+  int document = 0;  // 1-based
+  int line = 0;      // 1-based, line of the document's `kind:`
+};
+
+// Which functions an endpoint serves: one exact type, or a whole namespace ("ns/*").
+struct FunctionTypePattern {
+  std::string ns;
+  std::string name;  // empty when wildcard
+  bool wildcard = false;
+  bool Matches(const FunctionType& t) const { return t.ns == ns && (wildcard || t.name == name); }
+};
+
+struct HttpTransportSpec {
+  // io.statefun.transports.v1/async (default) or io.statefun.transports.v1/okhttp.
+  std::string type = "io.statefun.transports.v1/async";
+  Millis call_timeout{120000};
+  Millis connect_timeout{20000};
+  Millis read_timeout{10000};    // okhttp only
+  Millis write_timeout{10000};   // okhttp only
+  Millis pool_ttl{15000};
+  int pool_size = 1024;
+  int64_t payload_max_bytes = 33554432;
+  std::string trust_cacerts;     // TLS: parsed now, used by the TLS transport (issue 4)
+  std::string client_cert;
+  std::string client_key;
+  std::string client_key_password;
+};
+
+struct HttpEndpointSpec {
+  SourceLocation location;
+  std::string kind;  // io.statefun.endpoints.v2/http or io.statefun.endpoints.v1/http
+  FunctionTypePattern functions;
+  std::string url_path_template;  // full URL, may contain {function.name}
+  int max_num_batch_requests = 1000;  // <= 0 disables the per-address limit
+  HttpTransportSpec transport;
+
+  // The URL for one function type: {function.name} replaced by the type's name.
+  std::string UrlFor(const FunctionType& type) const;
+};
+
+// Ordered key/value pairs passed to librdkafka as they are.
+using KafkaProperties = std::vector<std::pair<std::string, std::string>>;
+
+struct KafkaIngressTopic {
+  std::string topic;
+  std::string value_type;                // typename of the TypedValue built from the record value
+  std::vector<FunctionType> targets;
+};
+
+struct KafkaStartupPosition {
+  // group-offsets | earliest | latest | specific-offsets | date
+  std::string type = "latest";
+  std::map<std::pair<std::string, int32_t>, int64_t> specific_offsets;  // (topic, partition) -> offset
+  int64_t date_epoch_ms = 0;
+};
+
+struct KafkaIngressSpec {
+  SourceLocation location;
+  std::string id;  // typename, "ns/name"
+  std::string address;            // bootstrap.servers
+  std::string consumer_group_id;  // group.id
+  std::vector<KafkaIngressTopic> topics;
+  std::string auto_offset_reset_position = "latest";  // earliest | latest
+  KafkaStartupPosition startup_position;
+  KafkaProperties properties;  // already merged: named fields override these
+};
+
+struct KafkaEgressSpec {
+  SourceLocation location;
+  std::string id;  // "ns/name"
+  std::string address;
+  std::string delivery_semantic = "at-least-once";  // at-least-once | exactly-once | none
+  Millis transaction_timeout{0};
+  KafkaProperties properties;
+};
+
+struct ModuleSpec {
+  std::vector<HttpEndpointSpec> http_endpoints;
+  std::vector<KafkaIngressSpec> kafka_ingresses;
+  std::vector<KafkaEgressSpec> kafka_egresses;
+
+  // The endpoint serving a type: an exact binding wins over a namespace wildcard. nullptr if none.
+  const HttpEndpointSpec* FindEndpoint(const FunctionType& type) const;
+};
+
+// Loads a module.yaml (multi-document `kind`/`spec`, or the legacy `version: "3.0"` form).
+// Errors name the file, document, line and field.
+Result<ModuleSpec> LoadModuleFile(const std::string& path);
+Result<ModuleSpec> LoadModuleString(const std::string& yaml, const std::string& file_name);
+
+// Parses a Flink-style duration: "10s", "2m", "15min", "1 min", "500ms", "1h", "2d"; a bare
+// number means milliseconds.
+Result<Millis> ParseDuration(const std::string& text);
+
+}  // namespace eddy

@@ -1,0 +1,48 @@
+#pragma once
+// The worker's own settings (everything that is not the StateFun module): a YAML file, then
+// command-line overrides. docs/configuration.md documents every key.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "eddy/common/status.h"
+#include "eddy/config/module_spec.h"
+
+namespace eddy {
+
+struct WorkerConfig {
+  std::string state_dir = "./eddy-state";
+  uint32_t max_parallelism = 128;   // number of key groups, fixed for the life of the state
+  uint32_t shards = 0;              // worker threads owning key groups; 0 = number of cores
+  std::string admin_address = "127.0.0.1";
+  uint16_t admin_port = 8558;       // 0 = pick a free port (written to the log)
+
+  // Limits.
+  uint64_t max_buffered_messages = 100000;  // all mailboxes together; ingestion pauses above it
+  uint64_t max_inflight_per_shard = 32768;  // like statefun.async.max-per-task
+
+  // What happens to a batch whose function kept failing for the whole call budget.
+  // "retry": keep the messages and retry the address with backoff (nothing is dropped; the
+  //          address stays blocked, other addresses flow).
+  // "dead-letter": send each message to the dead-letter Kafka topic, then move on.
+  std::string failure_policy = "retry";
+  Millis retry_backoff_max{30000};
+  std::string dead_letter_topic;    // required with dead-letter; also receives null-key records
+  std::string dead_letter_address;  // bootstrap servers; default: the first ingress's address
+
+  // Offsets of fully processed ingress records are committed to Kafka this often.
+  Millis commit_interval{1000};
+
+  std::string log_level = "info";   // trace|debug|info|warn|error
+  std::string log_format = "text";  // text|json
+};
+
+// Reads a worker config YAML. Unknown keys are errors (typos should not be silent).
+Result<WorkerConfig> LoadWorkerConfigFile(const std::string& path);
+Result<WorkerConfig> LoadWorkerConfigString(const std::string& yaml, const std::string& file_name);
+
+// Applies "key=value" overrides (same key names as the YAML, e.g. admin_port=0).
+Status ApplyWorkerOverride(WorkerConfig& config, const std::string& key_equals_value);
+
+}  // namespace eddy

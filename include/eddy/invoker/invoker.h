@@ -1,0 +1,30 @@
+#pragma once
+// Invoker: sends one batch to a function and delivers its reply. One Invoker instance belongs to
+// one shard and is only ever called from that shard's thread; the callback runs on the same
+// thread, exactly once, after Invoke returns (never inline).
+
+#include <functional>
+#include <memory>
+
+#include "eddy/common/status.h"
+#include "eddy/model/invocation.h"
+
+namespace eddy {
+
+class Invoker {
+ public:
+  using Callback = std::function<void(Result<FunctionReply>)>;
+  virtual ~Invoker() = default;
+
+  // Retries transient failures inside the endpoint's call budget. A non-OK result means the
+  // budget is spent or the failure is permanent (e.g. an unparseable reply); the caller decides
+  // what happens to the batch. The batch is taken by value so the invoker may keep it for retries.
+  virtual void Invoke(InvocationBatch batch, Callback done) = 0;
+
+  // Fails every pending call with Unavailable and releases connections. Idempotent.
+  virtual void Shutdown() = 0;
+};
+
+using InvokerPtr = std::unique_ptr<Invoker>;
+
+}  // namespace eddy
