@@ -1,0 +1,31 @@
+#pragma once
+// DeadLetterSink: where records go that Eddy cannot process and must not drop silently: ingress
+// records without a key, and (with failure_policy: dead-letter) messages whose function kept
+// failing for its whole call budget. Thread-safe. Every call is logged and counted by the caller.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "eddy/common/status.h"
+
+namespace eddy {
+
+struct DeadLetter {
+  std::string reason;        // e.g. "null-key", "function-failed: <status>"
+  std::string source;        // "kafka:<topic>/<partition>@<offset>" or the target address
+  std::string key;           // record key / target id, may be empty
+  std::string value;         // raw bytes (record value, or serialized TypedValue argument)
+  std::string value_type;    // typename when known
+};
+
+class DeadLetterSink {
+ public:
+  virtual ~DeadLetterSink() = default;
+  // Keeps a ProgressTracker count on epoch until the record is acknowledged.
+  virtual Status Send(const DeadLetter& letter, uint64_t epoch) = 0;
+};
+
+using DeadLetterSinkPtr = std::unique_ptr<DeadLetterSink>;
+
+}  // namespace eddy
