@@ -34,6 +34,10 @@ struct WorkerConfig {
   // Offsets of fully processed ingress records are committed to Kafka this often.
   Millis commit_interval{1000};
 
+  // How long SIGTERM waits for in-flight work before giving up (uncommitted records are then
+  // read again after restart).
+  Millis drain_timeout{30000};
+
   std::string log_level = "info";   // trace|debug|info|warn|error
   std::string log_format = "text";  // text|json
 };
@@ -42,7 +46,13 @@ struct WorkerConfig {
 Result<WorkerConfig> LoadWorkerConfigFile(const std::string& path);
 Result<WorkerConfig> LoadWorkerConfigString(const std::string& yaml, const std::string& file_name);
 
-// Applies "key=value" overrides (same key names as the YAML, e.g. admin_port=0).
+// Applies "key=value" overrides (same key names as the YAML, e.g. admin_port=0). Checks the one
+// value; rules that span keys (dead-letter needs dead_letter_topic) are left to
+// ValidateWorkerConfig, so overrides can be given in any order.
 Status ApplyWorkerOverride(WorkerConfig& config, const std::string& key_equals_value);
+
+// Checks every value and the rules between keys. The loaders call it; call it again after the
+// last ApplyWorkerOverride.
+Status ValidateWorkerConfig(const WorkerConfig& config);
 
 }  // namespace eddy

@@ -1,0 +1,566 @@
+#include "dispatch/shard.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <set>
+
+namespace eddy {
+
+// Per function type, per shard: where it is served and which states the function registered
+// (in memory only, like StateFun: after a restart the first request learns them again through
+// IncompleteInvocationContext).
+struct Shard::FunctionTypeState {
+  FunctionType type;
+  const HttpEndpointSpec* endpoint = nullptr;  // nullptr: no endpoint serves this type
+  Invoker* invoker = nullptr;
+  std::optional<FunctionTypeMetrics> metrics;
+  std::vector<StateSpec> specs;
+  std::vector<std::string> names;  // specs' names, in registration order
+
+  const StateSpec* FindSpec(const std::string& name) const {
+    for (const auto& s : specs) {
+      if (s.name == name) return &s;
+    }
+    return nullptr;
+  }
+};
+
+// Per address: StateFun's request-state + batch. `inflight` is the batch being invoked (or
+// waiting to be retried); `backlog` the messages that arrived meanwhile.
+struct Shard::Mailbox {
+  Address address;
+  KeyGroup kg = 0;
+  FunctionTypeState* type = nullptr;
+  std::deque<Envelope> backlog;
+  std::vector<Envelope> inflight;
+  std::vector<std::optional<StoredValue>> read_values;  // state as sent with `inflight`
+  bool busy = false;
+  bool blocked = false;
+  int failures = 0;
+  int incomplete_rounds = 0;
+  std::chrono::steady_clock::time_point sent_at;
+  std::unique_ptr<boost::asio::steady_timer> retry_timer;
+};
+
+namespace {
+
+Counter& DeadLetterCounter(MetricsRegistry* metrics, const std::string& reason) {
+  return metrics->GetCounter("eddy_dead_letters_total", {{"reason", reason}},
+                             "Messages sent to the dead-letter sink (or dropped without one)");
+}
+
+std::string ReasonKind(const std::string& reason) {
+  auto colon = reason.find(':');
+  return colon == std::string::npos ? reason : reason.substr(0, colon);
+}
+
+}  // namespace
+
+Shard::Shard(ShardDeps deps) : deps_(std::move(deps)), delay_timer_(io_) {
+  if (!deps_.options.now_ms) {
+    deps_.options.now_ms = [] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+          .count();
+    };
+  }
+}
+
+Shard::~Shard() {
+  Stop();
+  // Drop pending handlers (which may refer to invokers and mailboxes) before those die.
+  mailboxes_.clear();
+  invokers_.clear();
+}
+
+Status Shard::Start() {
+  // Invokers are created eagerly so a bad endpoint fails startup rather than the first message.
+  for (const auto& endpoint : deps_.module->http_endpoints) {
+    auto invoker = deps_.invoker_factory(io_, endpoint);
+    if (!invoker.ok()) {
+      return InvalidArgument(endpoint.location.file + ": document " +
+                             std::to_string(endpoint.location.document) + ": endpoint " +
+                             endpoint.url_path_template + ": " + invoker.status().message());
+    }
+    invokers_[&endpoint] = std::move(invoker).value();
+  }
+  Status scan = deps_.state->ScanDelayed(
+      deps_.key_groups.first, deps_.key_groups.last, [this](KeyGroup kg, DelayedRecord rec) {
+        next_sequence_ = std::max(next_sequence_, rec.sequence + 1);
+        DelayedKey key{rec.fire_at_ms, rec.sequence, kg};
+        delayed_.emplace(key, std::move(rec));
+        return Status::Ok();
+      });
+  if (!scan.ok()) return scan;
+  pending_delayed_.store(static_cast<int64_t>(delayed_.size()));
+  if (!delayed_.empty()) {
+    spdlog::info("shard {}: {} delayed messages restored", deps_.index, delayed_.size());
+  }
+  work_.emplace(io_.get_executor());
+  boost::asio::post(io_, [this] { ArmDelayTimer(); });
+  thread_ = std::thread([this] { io_.run(); });
+  return Status::Ok();
+}
+
+void Shard::Stop() {
+  if (!thread_.joinable()) return;
+  boost::asio::post(io_, [this] {
+    stopping_ = true;
+    for (auto& [endpoint, invoker] : invokers_) invoker->Shutdown();
+    delay_timer_.cancel();
+    for (auto& [addr, box] : mailboxes_) {
+      if (box->retry_timer) box->retry_timer->cancel();
+    }
+    work_.reset();
+    io_.stop();
+  });
+  thread_.join();
+}
+
+void Shard::Enqueue(Envelope envelope) {
+  inbox_.Push(std::move(envelope));
+  ScheduleDrain();
+}
+
+void Shard::ScheduleDrain() {
+  if (!drain_scheduled_.exchange(true, std::memory_order_acq_rel)) {
+    boost::asio::post(io_, [this] { DrainInbox(); });
+  }
+}
+
+void Shard::DrainInbox() {
+  drain_scheduled_.store(false, std::memory_order_release);
+  // Bounded turns keep replies and timers flowing while producers are busy.
+  for (int i = 0; i < 1024; ++i) {
+    auto envelope = inbox_.Pop();
+    if (!envelope) return;
+    if (stopping_) continue;
+    Deliver(std::move(*envelope));
+  }
+  ScheduleDrain();
+}
+
+Shard::FunctionTypeState* Shard::TypeState(const FunctionType& type) {
+  auto it = types_.find(type);
+  if (it != types_.end()) return it->second->endpoint ? it->second.get() : nullptr;
+  auto state = std::make_unique<FunctionTypeState>();
+  state->type = type;
+  state->endpoint = deps_.module->FindEndpoint(type);
+  if (state->endpoint) {
+    state->invoker = invokers_.at(state->endpoint).get();
+    state->metrics.emplace(FunctionTypeMetrics::Register(*deps_.metrics, type.ns, type.name));
+  }
+  FunctionTypeState* out = state->endpoint ? state.get() : nullptr;
+  types_.emplace(type, std::move(state));
+  return out;
+}
+
+void Shard::Deliver(Envelope env) {
+  FunctionTypeState* type = TypeState(env.target.type);
+  if (type == nullptr) {
+    DeadLetterEnvelope(env, "unknown-function-type");
+    ReleaseEnvelope(env);
+    return;
+  }
+  type->metrics->in.Inc();
+  auto& slot = mailboxes_[env.target];
+  if (!slot) {
+    slot = std::make_unique<Mailbox>();
+    slot->address = env.target;
+    slot->kg = KeyGroupOf(env.target.id, deps_.max_parallelism);
+    slot->type = type;
+  }
+  Mailbox& box = *slot;
+  if (!box.busy) {
+    box.inflight.push_back(std::move(env));
+    SendBatch(box);
+    return;
+  }
+  box.backlog.push_back(std::move(env));
+  type->metrics->num_backlog.Add(1);
+  int limit = type->endpoint->max_num_batch_requests;
+  if (limit > 0 && box.backlog.size() >= static_cast<size_t>(limit)) SetBlocked(box, true);
+}
+
+void Shard::SendBatch(Mailbox& box) {
+  box.busy = true;
+  FunctionTypeState& type = *box.type;
+  auto values = deps_.state->ReadValues(box.kg, box.address, type.names, Now());
+  if (!values.ok()) {
+    OnFailure(box, values.status());
+    return;
+  }
+  box.read_values = std::move(values).value();
+
+  InvocationBatch batch;
+  batch.target = box.address;
+  batch.states.reserve(type.specs.size());
+  for (size_t i = 0; i < type.specs.size(); ++i) {
+    StateValue sv{type.specs[i].name, std::nullopt};
+    if (box.read_values[i]) {
+      const std::string& tn = type.specs[i].type_name;
+      sv.value = TypedValue{tn.empty() ? std::string(types::kUnset) : tn, true,
+                            box.read_values[i]->value};
+    }
+    batch.states.push_back(std::move(sv));
+  }
+  batch.invocations.reserve(box.inflight.size());
+  for (const auto& env : box.inflight) batch.invocations.push_back({env.caller, env.argument});
+
+  type.metrics->inflight_async_ops.Add(1);
+  box.sent_at = std::chrono::steady_clock::now();
+  Mailbox* box_ptr = &box;  // stable: a busy mailbox is never erased
+  type.invoker->Invoke(std::move(batch), [this, box_ptr](Result<FunctionReply> reply) {
+    OnReply(*box_ptr, std::move(reply));
+  });
+}
+
+void Shard::OnReply(Mailbox& box, Result<FunctionReply> reply) {
+  FunctionTypeMetrics& m = *box.type->metrics;
+  m.inflight_async_ops.Add(-1);
+  m.remote_invocation_latency.Observe(
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - box.sent_at)
+          .count());
+  if (stopping_) return;
+  if (!reply.ok()) {
+    OnFailure(box, reply.status());
+    return;
+  }
+  if (auto* incomplete = std::get_if<IncompleteContext>(&reply.value())) {
+    Status st = RegisterMissing(*box.type, incomplete->missing_values);
+    if (!st.ok()) {
+      OnFailure(box, st);
+      return;
+    }
+    SendBatch(box);  // the same invocations again, now with the registered states attached
+    return;
+  }
+  box.incomplete_rounds = 0;
+  Status st = ApplyResponse(box, std::get<InvocationResponse>(reply.value()));
+  if (!st.ok()) {
+    OnFailure(box, st);
+    return;
+  }
+  if (box.failures > 0) {
+    spdlog::info("{}: function recovered after {} failed attempts", box.address.ToString(),
+                 box.failures);
+  }
+  box.failures = 0;
+  FinishInflight(box);
+  ContinueOrRetire(box);
+}
+
+Status Shard::RegisterMissing(FunctionTypeState& type, const std::vector<StateSpec>& missing) {
+  bool learned = false;
+  for (const auto& spec : missing) {
+    if (spec.name.empty()) return InvalidArgument("function asked for a state with an empty name");
+    if (const StateSpec* known = type.FindSpec(spec.name)) {
+      // Like StateFun: a known state only gets a type check; its TTL cannot change while running.
+      std::string want = spec.type_name.empty() ? std::string(types::kUnset) : spec.type_name;
+      std::string have = known->type_name.empty() ? std::string(types::kUnset) : known->type_name;
+      if (want != have) {
+        return InvalidArgument("state '" + spec.name + "' is registered with type " + have +
+                               " but the function now declares " + want);
+      }
+      continue;
+    }
+    type.specs.push_back(spec);
+    type.names.push_back(spec.name);
+    learned = true;
+  }
+  if (!learned) {
+    return InvalidArgument(
+        "function reported missing states that were all sent with the request; "
+        "check the function's state declarations");
+  }
+  return Status::Ok();
+}
+
+Status Shard::ApplyResponse(Mailbox& box, const InvocationResponse& response) {
+  FunctionTypeState& type = *box.type;
+  const Address& self = box.address;
+
+  // Validate everything first, so a bad reply has no effect at all (it is then handled like a
+  // failed call).
+  for (const auto& m : response.state_mutations) {
+    const StateSpec* spec = type.FindSpec(m.name);
+    if (spec == nullptr) {
+      return InvalidArgument("mutation of unregistered state '" + m.name + "'");
+    }
+    if (m.kind == StateMutation::Kind::kModify) {
+      std::string want = spec->type_name.empty() ? std::string(types::kUnset) : spec->type_name;
+      if (m.value.type_name != want) {
+        return InvalidArgument("state '" + m.name + "' is registered as " + want +
+                               " but the function wrote type " + m.value.type_name);
+      }
+    }
+  }
+  auto valid_address = [](const Address& a) {
+    return !a.type.ns.empty() && !a.type.name.empty() && !a.id.empty();
+  };
+  for (const auto& msg : response.outgoing_messages) {
+    if (!valid_address(msg.target)) {
+      return InvalidArgument("outgoing message with incomplete target address '" +
+                             msg.target.ToString() + "'");
+    }
+  }
+  std::set<std::string> tokens_set_here;
+  for (const auto& d : response.delayed_messages) {
+    if (d.is_cancellation) {
+      if (d.cancellation_token.empty()) {
+        return InvalidArgument("delayed-message cancellation with an empty token");
+      }
+      continue;
+    }
+    if (d.delay_ms < 0) return InvalidArgument("negative delay_in_ms");
+    if (!valid_address(d.target)) {
+      return InvalidArgument("delayed message with incomplete target address '" +
+                             d.target.ToString() + "'");
+    }
+  }
+  for (const auto& e : response.egress_messages) {
+    auto it = deps_.egresses->find(e.egress_namespace + "/" + e.egress_type);
+    if (it == deps_.egresses->end()) {
+      return InvalidArgument("unknown egress '" + e.egress_namespace + "/" + e.egress_type + "'");
+    }
+    if (e.argument.type_name != types::kKafkaProducerRecord) {
+      return InvalidArgument("egress '" + e.egress_namespace + "/" + e.egress_type +
+                             "' expects typename " + std::string(types::kKafkaProducerRecord) +
+                             ", got '" + e.argument.type_name + "'");
+    }
+  }
+
+  uint64_t epoch = box.inflight.front().epoch;
+  for (const auto& env : box.inflight) epoch = std::min(epoch, env.epoch);
+  const int64_t now = Now();
+  auto batch = deps_.state->NewWriteBatch();
+
+  // 1. Delayed messages and cancellations, checked against what is pending (including this
+  //    reply's own earlier entries, in order).
+  std::map<std::string, DelayedKey> added_here;
+  std::vector<DelayedKey> cancelled;
+  std::vector<std::pair<DelayedKey, DelayedRecord>> added;
+  for (const auto& d : response.delayed_messages) {
+    if (d.is_cancellation) {
+      if (auto it = added_here.find(d.cancellation_token); it != added_here.end()) {
+        std::erase_if(added, [&](const auto& p) { return p.first == it->second; });
+        added_here.erase(it);
+        continue;
+      }
+      auto found = deps_.state->FindDelayedByToken(box.kg, self, d.cancellation_token);
+      if (!found.ok()) return found.status();
+      if (found.value()) {  // unknown or already fired: best effort, nothing to do
+        const DelayedRecord& rec = *found.value();
+        batch->DeleteDelayed(box.kg, rec);
+        cancelled.push_back({rec.fire_at_ms, rec.sequence, box.kg});
+      }
+      continue;
+    }
+    DelayedRecord rec{self, d.target, d.argument, d.cancellation_token, now + d.delay_ms,
+                      next_sequence_++};
+    if (!rec.cancellation_token.empty()) {
+      if (added_here.count(rec.cancellation_token)) {
+        return InvalidArgument("cancellation token '" + rec.cancellation_token +
+                               "' used twice in one reply");
+      }
+      auto found = deps_.state->FindDelayedByToken(box.kg, self, rec.cancellation_token);
+      if (!found.ok()) return found.status();
+      bool pending = found.value().has_value();
+      if (pending) {
+        DelayedKey k{found.value()->fire_at_ms, found.value()->sequence, box.kg};
+        pending = std::find(cancelled.begin(), cancelled.end(), k) == cancelled.end();
+      }
+      if (pending) {
+        return InvalidArgument("cancellation token '" + rec.cancellation_token +
+                               "' is still in use by a pending delayed message of " +
+                               self.ToString());
+      }
+      added_here[rec.cancellation_token] = {rec.fire_at_ms, rec.sequence, box.kg};
+    }
+    added.emplace_back(DelayedKey{rec.fire_at_ms, rec.sequence, box.kg}, std::move(rec));
+  }
+  for (const auto& [key, rec] : added) batch->PutDelayed(box.kg, rec);
+
+  // 2. State mutations, then TTL refresh of states that expire after invoke.
+  std::set<std::string> mutated;
+  for (const auto& m : response.state_mutations) {
+    mutated.insert(m.name);
+    if (m.kind == StateMutation::Kind::kDelete) {
+      batch->DeleteValue(box.kg, self, m.name);
+      continue;
+    }
+    const StateSpec* spec = type.FindSpec(m.name);
+    StoredValue v{m.value.type_name, m.value.value,
+                  spec->expire_mode == ExpireMode::kNone ? 0 : now + spec->expire_after_ms};
+    batch->PutValue(box.kg, self, m.name, v);
+  }
+  for (size_t i = 0; i < type.specs.size() && i < box.read_values.size(); ++i) {
+    const StateSpec& spec = type.specs[i];
+    if (spec.expire_mode != ExpireMode::kAfterInvoke || !box.read_values[i]) continue;
+    if (mutated.count(spec.name)) continue;
+    StoredValue v = *box.read_values[i];
+    v.expires_at_ms = now + spec.expire_after_ms;
+    batch->PutValue(box.kg, self, spec.name, v);
+  }
+  if (!batch->empty()) {
+    Status st = deps_.state->Commit(*batch);
+    if (!st.ok()) return st;  // nothing was sent yet, so the batch can be retried as a whole
+  }
+  for (const auto& key : cancelled) {
+    if (delayed_.erase(key)) pending_delayed_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  for (auto& [key, rec] : added) {
+    delayed_.emplace(key, std::move(rec));
+    pending_delayed_.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (!added.empty() || !cancelled.empty()) ArmDelayTimer();
+
+  // 3. Messages and egress records, counted on the batch's lowest epoch before the batch
+  //    releases its own counts (see ProgressTracker).
+  size_t n = response.outgoing_messages.size();
+  if (n > 0) {
+    deps_.progress->Acquire(epoch, static_cast<int64_t>(n));
+    deps_.flow->Add(static_cast<int64_t>(n));
+    type.metrics->out_local.Inc(n);
+    for (const auto& msg : response.outgoing_messages) {
+      deps_.router->Route(Envelope{msg.target, self, msg.argument, epoch});
+    }
+  }
+  for (const auto& e : response.egress_messages) {
+    Egress* egress = deps_.egresses->at(e.egress_namespace + "/" + e.egress_type);
+    Status st = egress->Send(e.argument, epoch);
+    if (!st.ok()) {
+      spdlog::error("{}: egress {}/{} refused a record: {}", self.ToString(), e.egress_namespace,
+                    e.egress_type, st.ToString());
+      continue;
+    }
+    type.metrics->out_egress.Inc();
+  }
+  return Status::Ok();
+}
+
+void Shard::OnFailure(Mailbox& box, const Status& status) {
+  box.type->metrics->remote_invocation_failures.Inc();
+  box.failures++;
+  if (deps_.options.failure_policy == "dead-letter") {
+    spdlog::warn("{}: batch of {} failed ({}); sending it to the dead-letter sink",
+                 box.address.ToString(), box.inflight.size(), status.ToString());
+    for (const auto& env : box.inflight) DeadLetterEnvelope(env, "function-failed: " + status.message());
+    box.failures = 0;
+    FinishInflight(box);
+    ContinueOrRetire(box);
+    return;
+  }
+  auto backoff = deps_.options.retry_backoff_initial * (1LL << std::min(box.failures - 1, 20));
+  backoff = std::min<std::chrono::milliseconds>(backoff, deps_.options.retry_backoff_max);
+  if (box.failures == 1 || box.failures % 10 == 0) {
+    spdlog::warn("{}: batch of {} failed (attempt {}): {}; keeping its messages, retrying in {} ms",
+                 box.address.ToString(), box.inflight.size(), box.failures, status.ToString(),
+                 backoff.count());
+  }
+  SetBlocked(box, true);
+  if (!box.retry_timer) box.retry_timer = std::make_unique<boost::asio::steady_timer>(io_);
+  box.retry_timer->expires_after(backoff);
+  Mailbox* box_ptr = &box;
+  box.retry_timer->async_wait([this, box_ptr](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
+    SendBatch(*box_ptr);
+  });
+}
+
+void Shard::FinishInflight(Mailbox& box) {
+  for (const auto& env : box.inflight) ReleaseEnvelope(env);
+  box.inflight.clear();
+  box.read_values.clear();
+  box.busy = false;
+}
+
+void Shard::ContinueOrRetire(Mailbox& box) {
+  if (box.backlog.empty()) {
+    SetBlocked(box, false);
+    mailboxes_.erase(box.address);  // `box` is gone after this line
+    return;
+  }
+  int limit = box.type->endpoint->max_num_batch_requests;
+  size_t take = limit > 0 ? std::min(box.backlog.size(), static_cast<size_t>(limit))
+                          : box.backlog.size();
+  box.inflight.reserve(take);
+  for (size_t i = 0; i < take; ++i) {
+    box.inflight.push_back(std::move(box.backlog.front()));
+    box.backlog.pop_front();
+  }
+  box.type->metrics->num_backlog.Add(-static_cast<int64_t>(take));
+  SetBlocked(box, limit > 0 && box.backlog.size() >= static_cast<size_t>(limit));
+  SendBatch(box);
+}
+
+void Shard::SetBlocked(Mailbox& box, bool blocked) {
+  if (box.blocked == blocked) return;
+  box.blocked = blocked;
+  box.type->metrics->num_blocked_address.Add(blocked ? 1 : -1);
+}
+
+void Shard::ReleaseEnvelope(const Envelope& env) {
+  deps_.progress->Release(env.epoch);
+  deps_.flow->Add(-1);
+}
+
+void Shard::DeadLetterEnvelope(const Envelope& env, const std::string& reason) {
+  DeadLetterCounter(deps_.metrics, ReasonKind(reason)).Inc();
+  if (deps_.dead_letter == nullptr) {
+    spdlog::error("message to {} dropped ({}): no dead-letter topic is configured",
+                  env.target.ToString(), reason);
+    return;
+  }
+  DeadLetter letter{reason, env.target.ToString(), env.target.id, env.argument.value,
+                    env.argument.type_name};
+  Status st = deps_.dead_letter->Send(letter, env.epoch);
+  if (!st.ok()) {
+    spdlog::error("message to {} ({}) could not be dead-lettered: {}", env.target.ToString(),
+                  reason, st.ToString());
+  } else {
+    spdlog::warn("message to {} sent to the dead-letter topic ({})", env.target.ToString(),
+                 reason);
+  }
+}
+
+void Shard::ArmDelayTimer() {
+  if (stopping_ || delayed_.empty()) return;
+  int64_t first = delayed_.begin()->first.fire_at_ms;
+  if (delay_timer_at_ != 0 && delay_timer_at_ <= first) return;  // already armed early enough
+  delay_timer_at_ = first;
+  delay_timer_.expires_after(std::chrono::milliseconds(std::max<int64_t>(0, first - Now())));
+  delay_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;  // cancelled: whoever cancelled re-arms
+    delay_timer_at_ = 0;
+    FireDueDelayed();
+  });
+}
+
+void Shard::FireDueDelayed() {
+  if (stopping_) return;
+  const int64_t now = Now();
+  auto batch = deps_.state->NewWriteBatch();
+  std::vector<DelayedRecord> due;
+  while (!delayed_.empty() && delayed_.begin()->first.fire_at_ms <= now && due.size() < 4096) {
+    auto node = delayed_.extract(delayed_.begin());
+    batch->DeleteDelayed(node.key().kg, node.mapped());
+    due.push_back(std::move(node.mapped()));
+  }
+  if (!due.empty()) {
+    Status st = deps_.state->Commit(*batch);
+    if (!st.ok()) spdlog::error("shard {}: removing fired delayed messages: {}", deps_.index, st.ToString());
+    pending_delayed_.fetch_sub(static_cast<int64_t>(due.size()), std::memory_order_relaxed);
+    for (auto& rec : due) {
+      uint64_t epoch = deps_.progress->Pin(1);
+      deps_.flow->Add(1);
+      deps_.router->Route(Envelope{std::move(rec.target), std::move(rec.sender),
+                                   std::move(rec.argument), epoch});
+    }
+  }
+  ArmDelayTimer();
+}
+
+}  // namespace eddy

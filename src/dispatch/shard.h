@@ -1,0 +1,137 @@
+#pragma once
+// Shard: one thread that owns a contiguous range of key groups and everything about their
+// addresses: mailboxes, state reads and writes, delayed-message timers, and the invokers that
+// call functions. Nothing here is shared with another thread except the Inbox (lock-free) and
+// the atomics of FlowControl, ProgressTracker and metrics, so the per-message path takes no
+// locks. Private header: it includes Asio and is only used by src/dispatch and src/worker.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "dispatch/inbox.h"
+#include "dispatch/key_group_ranges.h"
+#include "eddy/config/module_spec.h"
+#include "eddy/invoker/invoker.h"
+#include "eddy/metrics/metrics.h"
+#include "eddy/runtime/dead_letter.h"
+#include "eddy/runtime/egress.h"
+#include "eddy/runtime/flow_control.h"
+#include "eddy/runtime/progress_tracker.h"
+#include "eddy/runtime/router.h"
+#include "eddy/state/state_backend.h"
+
+namespace eddy {
+
+using InvokerFactory =
+    std::function<Result<InvokerPtr>(boost::asio::io_context&, const HttpEndpointSpec&)>;
+
+struct ShardOptions {
+  // "retry": a batch whose call budget ran out is retried with backoff, forever, holding its
+  // messages; "dead-letter": its messages go to the dead-letter sink and the address moves on.
+  std::string failure_policy = "retry";
+  std::chrono::milliseconds retry_backoff_initial{100};
+  std::chrono::milliseconds retry_backoff_max{30000};
+  // Wall clock in ms since the epoch; injectable so tests control TTL and delays.
+  std::function<int64_t()> now_ms;
+};
+
+struct ShardDeps {
+  uint32_t index = 0;
+  uint32_t max_parallelism = 128;
+  KeyGroupRange key_groups;
+  const ModuleSpec* module = nullptr;
+  StateBackend* state = nullptr;
+  Router* router = nullptr;
+  FlowControl* flow = nullptr;
+  ProgressTracker* progress = nullptr;
+  MetricsRegistry* metrics = nullptr;
+  DeadLetterSink* dead_letter = nullptr;                       // nullable
+  const std::map<std::string, Egress*>* egresses = nullptr;    // "ns/type" -> egress
+  InvokerFactory invoker_factory;
+  ShardOptions options;
+};
+
+class Shard {
+ public:
+  explicit Shard(ShardDeps deps);
+  ~Shard();
+  Shard(const Shard&) = delete;
+  Shard& operator=(const Shard&) = delete;
+
+  // The router is created after the shards (it needs them); set it before Start.
+  void set_router(Router* router) { deps_.router = router; }
+  // Loads this shard's pending delayed messages and starts the thread.
+  Status Start();
+  // Any thread. The envelope's FlowControl and ProgressTracker counts were taken by the sender.
+  void Enqueue(Envelope envelope);
+  // Stops the thread after shutting down invokers; unfinished work stays unfinished (drain
+  // first by waiting for FlowControl to reach zero). Idempotent.
+  void Stop();
+
+  // Test and drain helpers, safe from any thread.
+  int64_t PendingDelayed() const { return pending_delayed_.load(std::memory_order_relaxed); }
+  const KeyGroupRange& key_groups() const { return deps_.key_groups; }
+  boost::asio::io_context& io() { return io_; }
+
+ private:
+  struct FunctionTypeState;
+  struct Mailbox;
+
+  void ScheduleDrain();
+  void DrainInbox();
+  void Deliver(Envelope envelope);
+  FunctionTypeState* TypeState(const FunctionType& type);
+  void SendBatch(Mailbox& box);
+  void OnReply(Mailbox& box, Result<FunctionReply> reply);
+  void OnFailure(Mailbox& box, const Status& status);
+  Status ApplyResponse(Mailbox& box, const InvocationResponse& response);
+  Status RegisterMissing(FunctionTypeState& type, const std::vector<StateSpec>& missing);
+  void FinishInflight(Mailbox& box);
+  void ContinueOrRetire(Mailbox& box);
+  void DeadLetterEnvelope(const Envelope& env, const std::string& reason);
+  void ReleaseEnvelope(const Envelope& env);
+  void SetBlocked(Mailbox& box, bool blocked);
+
+  // Delayed messages: an in-memory index of this shard's pending ones, ordered by fire time.
+  void ArmDelayTimer();
+  void FireDueDelayed();
+
+  int64_t Now() const { return deps_.options.now_ms(); }
+
+  ShardDeps deps_;
+  boost::asio::io_context io_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  std::thread thread_;
+  Inbox inbox_;
+  std::atomic<bool> drain_scheduled_{false};
+  bool stopping_ = false;
+
+  std::unordered_map<FunctionType, std::unique_ptr<FunctionTypeState>, FunctionTypeHash> types_;
+  std::map<const HttpEndpointSpec*, InvokerPtr> invokers_;
+  std::unordered_map<Address, std::unique_ptr<Mailbox>, AddressHash> mailboxes_;
+
+  struct DelayedKey {
+    int64_t fire_at_ms;
+    uint64_t sequence;
+    KeyGroup kg;
+    auto operator<=>(const DelayedKey&) const = default;
+  };
+  std::map<DelayedKey, DelayedRecord> delayed_;
+  boost::asio::steady_timer delay_timer_;
+  int64_t delay_timer_at_ = 0;
+  uint64_t next_sequence_ = 1;
+  std::atomic<int64_t> pending_delayed_{0};
+};
+
+}  // namespace eddy

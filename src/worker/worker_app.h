@@ -1,0 +1,51 @@
+#pragma once
+// WorkerApp: builds the worker's object graph from a module and a worker config, starts it in
+// dependency order (state, egresses, shards, router, ingresses, admin) and stops it in reverse,
+// draining in-flight work first. The process entry point (src/bin) only parses arguments and
+// waits for signals.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "eddy/common/status.h"
+#include "eddy/config/module_spec.h"
+#include "eddy/config/worker_config.h"
+
+namespace eddy {
+
+class WorkerApp {
+ public:
+  WorkerApp(ModuleSpec module, WorkerConfig config);
+  ~WorkerApp();
+  WorkerApp(const WorkerApp&) = delete;
+  WorkerApp& operator=(const WorkerApp&) = delete;
+
+  // Opens the state store, connects egresses, starts shards, ingresses and the admin endpoint.
+  Status Start();
+  // Called periodically by the owner (the main thread): closes progress epochs so ingresses can
+  // commit the offsets of fully processed records.
+  void Tick();
+  // Graceful stop: ingestion stops, in-flight work finishes (up to drain_timeout), egress is
+  // flushed, completed offsets are committed, RocksDB closes. Returns what went wrong, if anything.
+  Status Drain(std::chrono::milliseconds drain_timeout);
+
+  uint16_t admin_port() const { return admin_port_; }
+  int64_t buffered_messages() const;
+
+ private:
+  struct Parts;
+  ModuleSpec module_;
+  WorkerConfig config_;
+  std::unique_ptr<Parts> parts_;
+  uint16_t admin_port_ = 0;
+  std::chrono::steady_clock::time_point last_epoch_close_;
+  bool started_ = false;
+  bool drained_ = false;
+};
+
+}  // namespace eddy
