@@ -36,6 +36,7 @@ struct Shard::Mailbox {
   std::deque<Envelope> backlog;
   std::vector<Envelope> inflight;
   std::vector<std::optional<StoredValue>> read_values;  // state as sent with `inflight`
+  size_t states_sent = 0;  // registered states attached to the request in flight
   bool busy = false;
   bool blocked = false;
   int failures = 0;
@@ -193,6 +194,7 @@ void Shard::SendBatch(Mailbox& box) {
     return;
   }
   box.read_values = std::move(values).value();
+  box.states_sent = type.specs.size();
 
   InvocationBatch batch;
   batch.target = box.address;
@@ -229,7 +231,7 @@ void Shard::OnReply(Mailbox& box, Result<FunctionReply> reply) {
     return;
   }
   if (auto* incomplete = std::get_if<IncompleteContext>(&reply.value())) {
-    Status st = RegisterMissing(*box.type, incomplete->missing_values);
+    Status st = RegisterMissing(*box.type, box.states_sent, incomplete->missing_values);
     if (!st.ok()) {
       OnFailure(box, st);
       return;
@@ -252,8 +254,12 @@ void Shard::OnReply(Mailbox& box, Result<FunctionReply> reply) {
   ContinueOrRetire(box);
 }
 
-Status Shard::RegisterMissing(FunctionTypeState& type, const std::vector<StateSpec>& missing) {
-  bool learned = false;
+Status Shard::RegisterMissing(FunctionTypeState& type, size_t states_sent,
+                              const std::vector<StateSpec>& missing) {
+  // Specs only grow, so the first `states_sent` specs are exactly what the request carried. A
+  // reply asking only for states it was given means the function is broken; asking for states
+  // another address registered meanwhile (concurrent first requests) is normal.
+  bool progress = false;
   for (const auto& spec : missing) {
     if (spec.name.empty()) return InvalidArgument("function asked for a state with an empty name");
     if (const StateSpec* known = type.FindSpec(spec.name)) {
@@ -264,13 +270,15 @@ Status Shard::RegisterMissing(FunctionTypeState& type, const std::vector<StateSp
         return InvalidArgument("state '" + spec.name + "' is registered with type " + have +
                                " but the function now declares " + want);
       }
+      size_t index = static_cast<size_t>(known - type.specs.data());
+      if (index >= states_sent) progress = true;
       continue;
     }
     type.specs.push_back(spec);
     type.names.push_back(spec.name);
-    learned = true;
+    progress = true;
   }
-  if (!learned) {
+  if (!progress) {
     return InvalidArgument(
         "function reported missing states that were all sent with the request; "
         "check the function's state declarations");

@@ -96,7 +96,8 @@ class Shard {
   void OnReply(Mailbox& box, Result<FunctionReply> reply);
   void OnFailure(Mailbox& box, const Status& status);
   Status ApplyResponse(Mailbox& box, const InvocationResponse& response);
-  Status RegisterMissing(FunctionTypeState& type, const std::vector<StateSpec>& missing);
+  Status RegisterMissing(FunctionTypeState& type, size_t states_sent,
+                         const std::vector<StateSpec>& missing);
   void FinishInflight(Mailbox& box);
   void ContinueOrRetire(Mailbox& box);
   void DeadLetterEnvelope(const Envelope& env, const std::string& reason);

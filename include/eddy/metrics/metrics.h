@@ -33,10 +33,11 @@ class Gauge {
   std::atomic<int64_t> value_{0};
 };
 
-// Fixed exponential buckets in milliseconds: 0.5, 1, 2, 4 ... 32768, +Inf.
+// Fixed exponential buckets in milliseconds: 0.5, 1, 2, 4 ... 32768, +Inf (17 finite bounds,
+// 0.5 * 2^i for i = 0..16, plus +Inf). Negative observations count as 0; NaN is ignored.
 class Histogram {
  public:
-  static constexpr int kBuckets = 17;
+  static constexpr int kBuckets = 18;
   static double UpperBound(int i);  // +Inf for the last
   void Observe(double ms);
   uint64_t BucketCount(int i) const { return buckets_[i].load(std::memory_order_relaxed); }
@@ -50,6 +51,11 @@ class Histogram {
 
 class MetricsRegistry {
  public:
+  MetricsRegistry();
+  ~MetricsRegistry();  // out of line: Family is only defined in metrics.cc
+  MetricsRegistry(const MetricsRegistry&) = delete;
+  MetricsRegistry& operator=(const MetricsRegistry&) = delete;
+
   // Same name + labels -> same object. `help` is kept from the first registration.
   Counter& GetCounter(const std::string& name, const Labels& labels, const std::string& help = "");
   Gauge& GetGauge(const std::string& name, const Labels& labels, const std::string& help = "");
@@ -59,11 +65,16 @@ class MetricsRegistry {
   // Prometheus text exposition format 0.0.4, families sorted by name.
   std::string RenderPrometheus() const;
 
+  // Registrations that reused a name with a different type. Such a call still returns a usable
+  // object, but it is detached: never exported. A warning is logged once per name.
+  uint64_t TypeConflicts() const;
+
  private:
   struct Family;
   Family& FamilyFor(const std::string& name, const std::string& type, const std::string& help);
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<Family>> families_;
+  uint64_t type_conflicts_ = 0;
 };
 
 // StateFun's per-function-type metrics (group functions.<namespace>.<name>), exported as

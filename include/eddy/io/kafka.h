@@ -1,0 +1,96 @@
+#pragma once
+// Kafka ingress and egress (StateFun's io.statefun.kafka.v1/ingress and /egress) plus a Kafka
+// dead-letter sink. librdkafka stays inside src/io/kafka; this header only names Eddy types.
+//
+// Delivery: at-least-once without checkpoints. The ingress commits a partition's offset only
+// once every message derived from the records before it is processed, using the epochs of
+// ProgressTracker (see progress_tracker.h); egress and dead-letter records hold a count on their
+// epoch until the broker acknowledges them.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "eddy/common/status.h"
+#include "eddy/config/module_spec.h"
+#include "eddy/runtime/dead_letter.h"
+#include "eddy/runtime/egress.h"
+
+namespace eddy {
+
+class Router;
+class FlowControl;
+class ProgressTracker;
+class MetricsRegistry;
+
+// What an ingress needs from the runtime. router, flow and progress are required and must
+// outlive the ingress; metrics and dead_letter may be null.
+struct IngressContext {
+  Router* router = nullptr;
+  FlowControl* flow = nullptr;
+  ProgressTracker* progress = nullptr;
+  MetricsRegistry* metrics = nullptr;
+  DeadLetterSink* dead_letter = nullptr;
+};
+
+struct PartitionPosition {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t next_offset = 0;  // offset after the last record routed
+  friend bool operator==(const PartitionPosition&, const PartitionPosition&) = default;
+};
+
+// One Kafka consumer (one group member) on its own thread. For every record: key (UTF-8) is the
+// function id, and one Envelope per target type of the record's topic goes to the Router,
+// carrying TypedValue{valueType, raw record value} and the epoch the record was pinned on.
+// Records with a null or empty key go to the dead-letter sink (or are logged) and counted.
+//
+// Lifecycle: Create -> Start -> [StopFetching -> (drain) -> CommitCompleted] -> Stop. Stop (or
+// the destructor) commits what is complete and leaves the group. All methods are thread-safe.
+class KafkaIngress {
+ public:
+  // Validates the spec (address, group id, topics, startup position, properties) and creates
+  // the consumer; nothing connects before Start.
+  static Result<std::unique_ptr<KafkaIngress>> Create(const KafkaIngressSpec& spec,
+                                                      IngressContext context);
+  ~KafkaIngress();
+  KafkaIngress(const KafkaIngress&) = delete;
+  KafkaIngress& operator=(const KafkaIngress&) = delete;
+
+  // Subscribes and starts the consumer thread. FailedPrecondition if called twice.
+  Status Start();
+  // Stops routing new records (partitions are paused, group membership is kept); returns at
+  // once. Records fetched but not routed are not committed, so they are read again next time.
+  void StopFetching();
+  // Synchronously commits the positions of completed epochs. DeadlineExceeded/Unavailable when
+  // the broker does not confirm in time; OK when there is nothing new to commit.
+  Status CommitCompleted(std::chrono::milliseconds timeout);
+  // Stops fetching, joins the thread, commits what is complete and closes the consumer.
+  // Idempotent.
+  void Stop();
+  // Per assigned partition: the next offset after the last routed record.
+  std::vector<PartitionPosition> Positions() const;
+
+  class Impl;
+
+ private:
+  explicit KafkaIngress(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+using KafkaIngressPtr = std::unique_ptr<KafkaIngress>;
+
+// Accepts TypedValues of type kKafkaProducerRecord (types.h) and produces them to the record's
+// topic. at-least-once and (for now) exactly-once use an idempotent producer with acks=all;
+// none uses acks=1 without idempotence. metrics may be null; progress must outlive the egress.
+Result<EgressPtr> MakeKafkaEgress(const KafkaEgressSpec& spec, ProgressTracker* progress,
+                                  MetricsRegistry* metrics);
+
+// Produces dead letters to `topic`: key = letter.key (none when empty), value = letter.value,
+// headers eddy-reason, eddy-source, eddy-value-type.
+Result<DeadLetterSinkPtr> MakeKafkaDeadLetterSink(std::string bootstrap, std::string topic,
+                                                  ProgressTracker* progress);
+
+}  // namespace eddy

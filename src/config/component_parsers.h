@@ -1,0 +1,36 @@
+#pragma once
+// Private to src/config: one parser per supported module.yaml kind. Each takes the `spec` map of
+// one component (already located by the module loader, which handles both the kind/spec format
+// and the legacy version 3.0 format) and returns the plain struct, or an error naming the field.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "config/yaml_field.h"
+#include "eddy/common/status.h"
+#include "eddy/config/module_spec.h"
+
+namespace eddy::config_internal {
+
+inline constexpr std::string_view kHttpEndpointV2Kind = "io.statefun.endpoints.v2/http";
+inline constexpr std::string_view kHttpEndpointV1Kind = "io.statefun.endpoints.v1/http";
+inline constexpr std::string_view kKafkaIngressKind = "io.statefun.kafka.v1/ingress";
+inline constexpr std::string_view kKafkaEgressKind = "io.statefun.kafka.v1/egress";
+inline constexpr std::string_view kAsyncTransport = "io.statefun.transports.v1/async";
+inline constexpr std::string_view kOkHttpTransport = "io.statefun.transports.v1/okhttp";
+
+// `kind` is one of the two endpoint kinds.
+Result<HttpEndpointSpec> ParseHttpEndpoint(std::string_view kind, const Field& spec,
+                                           const SourceLocation& location);
+
+// `id` is spec.id in the kind/spec format and ingress.meta.id in the legacy format.
+Result<KafkaIngressSpec> ParseKafkaIngress(const Field& spec, const Field& id,
+                                           const SourceLocation& location);
+Result<KafkaEgressSpec> ParseKafkaEgress(const Field& spec, const Field& id,
+                                         const SourceLocation& location);
+
+// "yyyy-MM-dd HH:mm:ss.SSS Z" (e.g. "2020-02-01 04:15:00.000 -0700") -> epoch milliseconds.
+Result<int64_t> ParseStartupDate(const std::string& text);
+
+}  // namespace eddy::config_internal

@@ -1,0 +1,97 @@
+#pragma once
+// A scripted HTTP/1.1 server for invoker tests. Raw Asio on 127.0.0.1:0, running C++20
+// coroutines on the test's own io_context (one thread, no locks), so a script can send any bytes,
+// stall, or close whenever it likes. Each accepted connection runs the script once.
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+
+#include "eddy/model/invocation.h"
+
+namespace eddy::testing {
+
+struct ReceivedRequest {
+  std::string method;
+  std::string target;
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+  int connection = 0;  // 0-based index of the connection it arrived on
+};
+
+class ScriptedServer;
+
+class ServerConnection {
+ public:
+  ServerConnection(boost::asio::ip::tcp::socket socket, int index, ScriptedServer* server);
+
+  // One request, or nullopt when the peer closed or sent something that is not HTTP.
+  boost::asio::awaitable<std::optional<ReceivedRequest>> ReadRequest();
+  // Writes raw bytes; false on error.
+  boost::asio::awaitable<bool> Write(std::string bytes);
+  boost::asio::awaitable<void> Sleep(std::chrono::milliseconds d);
+  // Waits until the peer closes (or `limit` passes); true if it closed.
+  boost::asio::awaitable<bool> WaitForPeerClose(std::chrono::milliseconds limit);
+  void Close();
+  int index() const { return index_; }
+
+ private:
+  boost::asio::ip::tcp::socket socket_;
+  boost::beast::flat_buffer buffer_;
+  int index_;
+  ScriptedServer* server_;
+};
+
+class ScriptedServer {
+ public:
+  using Script = std::function<boost::asio::awaitable<void>(ServerConnection&)>;
+
+  ScriptedServer(boost::asio::io_context& io, Script script);
+  ~ScriptedServer();  // closes the listener and every live connection
+
+  uint16_t port() const { return port_; }
+  // http://127.0.0.1:<port><path>
+  std::string Url(std::string_view path = "/{function.name}") const;
+  int connections_accepted() const { return accepted_; }
+  int connections_closed() const { return closed_; }
+  const std::vector<ReceivedRequest>& requests() const { return requests_; }
+
+ private:
+  friend class ServerConnection;
+  boost::asio::awaitable<void> Accept();
+  boost::asio::awaitable<void> Run(std::shared_ptr<ServerConnection> conn);
+
+  boost::asio::io_context& io_;
+  Script script_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  uint16_t port_ = 0;
+  int accepted_ = 0;
+  int closed_ = 0;
+  std::vector<ReceivedRequest> requests_;
+  std::vector<std::weak_ptr<ServerConnection>> live_;
+  std::shared_ptr<bool> alive_;  // coroutines check it before touching the server after a wait
+};
+
+// "HTTP/1.1 <status> X\r\nContent-Type: ..\r\nContent-Length: ..\r\n<extra>\r\n<body>".
+// An empty content_type omits the header.
+std::string HttpResponse(int status, std::string_view content_type, std::string_view body,
+                         std::string_view extra_headers = "");
+// A 200 application/octet-stream reply carrying `reply`.
+std::string OkReply(const FunctionReply& reply);
+
+// A script that answers every request on the connection with `respond(request)` (keep-alive)
+// until the peer closes.
+ScriptedServer::Script RespondWith(std::function<std::string(const ReceivedRequest&)> respond);
+
+}  // namespace eddy::testing
