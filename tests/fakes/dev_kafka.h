@@ -19,8 +19,7 @@
 namespace eddy::testing {
 
 // Spawns $EDDY_BUILD_DIR/bin/eddy-dev-kafka (falling back to the build dir this library was
-// configured in), waits for its bootstrap file and kills it (SIGTERM, then SIGKILL) on
-// destruction. Topics are "NAME" or "NAME:PARTITIONS".
+// configured in), waits for its bootstrap file and kills it (SIGKILL) on destruction. Topics are "NAME" or "NAME:PARTITIONS".
 class DevKafkaProcess {
  public:
   static Result<std::unique_ptr<DevKafkaProcess>> Start(std::vector<std::string> topics = {},

@@ -511,7 +511,7 @@ class BenchServerProcess {
 TEST(BenchFunctionServer, CounterProtocol) {
   if (BenchServerProcess::BinaryPath().empty() ||
       !std::filesystem::exists(BenchServerProcess::BinaryPath())) {
-    GTEST_SKIP() << "eddy-bench-function not built (EDDY_BUILD_BENCH=OFF)";
+    FAIL() << "eddy-bench-function not found at " << BenchServerProcess::BinaryPath();
   }
   BenchServerProcess proc;
   ASSERT_TRUE(proc.Start({"--egress-every", "2"}));
