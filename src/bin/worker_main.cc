@@ -115,9 +115,13 @@ int main(int argc, char** argv) {
   for (const auto& o : args.overrides) {
     eddy::Status st = eddy::ApplyWorkerOverride(config, o);
     if (!st.ok()) {
-      std::fprintf(stderr, "eddy-worker: --set %s: %s\n", o.c_str(), st.message().c_str());
+      std::fprintf(stderr, "eddy-worker: %s\n", st.message().c_str());
       return kExitInvalidConfig;
     }
+  }
+  if (eddy::Status st = eddy::ValidateWorkerConfig(config); !st.ok()) {
+    std::fprintf(stderr, "eddy-worker: %s\n", st.message().c_str());
+    return kExitInvalidConfig;
   }
   auto module = eddy::LoadModuleFile(args.module);
   if (!module.ok()) {

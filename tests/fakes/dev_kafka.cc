@@ -186,6 +186,13 @@ std::vector<TestRecord> ConsumeRecords(const std::string& bootstrap, const std::
                                           {"fetch.wait.max.ms", "10"},
                                           {"enable.auto.commit", "false"}});
   if (!rk.ok()) return out;
+  // Learn the partition leaders first: assigning before they are known costs a 500 ms retry.
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk->get(), topic.c_str(), nullptr);
+  const rd_kafka_metadata_t* metadata = nullptr;
+  if (rd_kafka_metadata(rk->get(), 0, rkt, &metadata, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rd_kafka_metadata_destroy(metadata);
+  }
+  rd_kafka_topic_destroy(rkt);
   List list(rd_kafka_topic_partition_list_new(partitions));
   for (int p = 0; p < partitions; ++p) {
     rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset =

@@ -277,6 +277,8 @@ void KafkaIngress::Impl::SetPaused(bool paused) {
   }
   paused_ = paused;
   paused_gauge_->Set(paused ? 1 : 0);
+  spdlog::info("kafka ingress {}: {} ({} messages buffered)", spec_.id,
+                paused ? "paused" : "resumed", ctx_.flow->Buffered());
 }
 
 void KafkaIngress::Impl::HandleConsumerError(const rd_kafka_message_t* msg) {

@@ -89,6 +89,7 @@ inline KafkaIngressSpec IngressSpec(const std::string& bootstrap, const std::str
                      {"heartbeat.interval.ms", "500"},
                      {"fetch.wait.max.ms", "50"},
                      {"topic.metadata.refresh.interval.ms", "1000"}};
+  if (getenv("KDEBUG")) spec.properties.push_back({"debug", getenv("KDEBUG")});
   return spec;
 }
 
