@@ -131,6 +131,8 @@ constexpr Key kKeys[] = {
      }},
     {"commit_interval",
      [](WorkerConfig& c, const std::string& v) { return SetDuration(v, c.commit_interval); }},
+    {"drain_timeout",
+     [](WorkerConfig& c, const std::string& v) { return SetDuration(v, c.drain_timeout); }},
     {"log_level",
      [](WorkerConfig& c, const std::string& v) {
        return SetChoice(v, {"trace", "debug", "info", "warn", "error"}, c.log_level);

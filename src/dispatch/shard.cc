@@ -37,7 +37,8 @@ struct Shard::Mailbox {
   std::vector<Envelope> inflight;
   std::vector<std::optional<StoredValue>> read_values;  // state as sent with `inflight`
   size_t states_sent = 0;  // registered states attached to the request in flight
-  bool busy = false;
+  bool busy = false;    // a request is in flight or waiting for a retry (holds a slot)
+  bool queued = false;  // waiting in ready_ for a free in-flight slot
   bool blocked = false;
   int failures = 0;
   int incomplete_rounds = 0;
@@ -174,10 +175,14 @@ void Shard::Deliver(Envelope env) {
     slot->type = type;
   }
   Mailbox& box = *slot;
-  if (!box.busy) {
-    box.inflight.push_back(std::move(env));
-    SendBatch(box);
-    return;
+  if (!box.busy && !box.queued) {
+    if (inflight_requests_ < deps_.options.max_inflight_requests) {
+      box.inflight.push_back(std::move(env));
+      StartRequest(box);
+      return;
+    }
+    box.queued = true;  // like statefun.async.max-per-task: wait for a free slot
+    ready_.push_back(box.address);
   }
   box.backlog.push_back(std::move(env));
   type->metrics->num_backlog.Add(1);
@@ -185,8 +190,13 @@ void Shard::Deliver(Envelope env) {
   if (limit > 0 && box.backlog.size() >= static_cast<size_t>(limit)) SetBlocked(box, true);
 }
 
-void Shard::SendBatch(Mailbox& box) {
+void Shard::StartRequest(Mailbox& box) {
   box.busy = true;
+  ++inflight_requests_;
+  SendBatch(box);
+}
+
+void Shard::SendBatch(Mailbox& box) {
   FunctionTypeState& type = *box.type;
   auto values = deps_.state->ReadValues(box.kg, box.address, type.names, Now());
   if (!values.ok()) {
@@ -483,14 +493,35 @@ void Shard::FinishInflight(Mailbox& box) {
   box.inflight.clear();
   box.read_values.clear();
   box.busy = false;
+  --inflight_requests_;
 }
 
 void Shard::ContinueOrRetire(Mailbox& box) {
   if (box.backlog.empty()) {
     SetBlocked(box, false);
     mailboxes_.erase(box.address);  // `box` is gone after this line
-    return;
+  } else if (ready_.empty()) {
+    TakeBacklogAndStart(box);
+  } else {
+    // Others are waiting for a slot: queue behind them, fairly.
+    box.queued = true;
+    ready_.push_back(box.address);
   }
+  ServeReady();
+}
+
+void Shard::ServeReady() {
+  while (inflight_requests_ < deps_.options.max_inflight_requests && !ready_.empty()) {
+    auto it = mailboxes_.find(ready_.front());
+    ready_.pop_front();
+    if (it == mailboxes_.end()) continue;
+    Mailbox& box = *it->second;
+    box.queued = false;
+    TakeBacklogAndStart(box);
+  }
+}
+
+void Shard::TakeBacklogAndStart(Mailbox& box) {
   int limit = box.type->endpoint->max_num_batch_requests;
   size_t take = limit > 0 ? std::min(box.backlog.size(), static_cast<size_t>(limit))
                           : box.backlog.size();
@@ -501,7 +532,7 @@ void Shard::ContinueOrRetire(Mailbox& box) {
   }
   box.type->metrics->num_backlog.Add(-static_cast<int64_t>(take));
   SetBlocked(box, limit > 0 && box.backlog.size() >= static_cast<size_t>(limit));
-  SendBatch(box);
+  StartRequest(box);
 }
 
 void Shard::SetBlocked(Mailbox& box, bool blocked) {

@@ -42,6 +42,9 @@ struct ShardOptions {
   std::string failure_policy = "retry";
   std::chrono::milliseconds retry_backoff_initial{100};
   std::chrono::milliseconds retry_backoff_max{30000};
+  // Requests in flight (or waiting for a retry) at once on this shard; more addresses with
+  // messages wait their turn in arrival order (StateFun: statefun.async.max-per-task).
+  size_t max_inflight_requests = 32768;
   // Wall clock in ms since the epoch; injectable so tests control TTL and delays.
   std::function<int64_t()> now_ms;
 };
@@ -92,7 +95,10 @@ class Shard {
   void DrainInbox();
   void Deliver(Envelope envelope);
   FunctionTypeState* TypeState(const FunctionType& type);
+  void StartRequest(Mailbox& box);
   void SendBatch(Mailbox& box);
+  void TakeBacklogAndStart(Mailbox& box);
+  void ServeReady();
   void OnReply(Mailbox& box, Result<FunctionReply> reply);
   void OnFailure(Mailbox& box, const Status& status);
   Status ApplyResponse(Mailbox& box, const InvocationResponse& response);
@@ -121,6 +127,8 @@ class Shard {
   std::unordered_map<FunctionType, std::unique_ptr<FunctionTypeState>, FunctionTypeHash> types_;
   std::map<const HttpEndpointSpec*, InvokerPtr> invokers_;
   std::unordered_map<Address, std::unique_ptr<Mailbox>, AddressHash> mailboxes_;
+  size_t inflight_requests_ = 0;
+  std::deque<Address> ready_;  // mailboxes with messages, waiting for an in-flight slot
 
   struct DelayedKey {
     int64_t fire_at_ms;

@@ -114,6 +114,7 @@ Status WorkerApp::Start() {
     };
     deps.options.failure_policy = config_.failure_policy;
     deps.options.retry_backoff_max = config_.retry_backoff_max;
+    deps.options.max_inflight_requests = config_.max_inflight_per_shard;
     p.shards.push_back(std::make_unique<Shard>(std::move(deps)));
     shard_ptrs.push_back(p.shards.back().get());
   }

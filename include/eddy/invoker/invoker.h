@@ -16,9 +16,11 @@ class Invoker {
   using Callback = std::function<void(Result<FunctionReply>)>;
   virtual ~Invoker() = default;
 
-  // Retries transient failures inside the endpoint's call budget. A non-OK result means the
-  // budget is spent or the failure is permanent (e.g. an unparseable reply); the caller decides
-  // what happens to the batch. The batch is taken by value so the invoker may keep it for retries.
+  // Retries every failed attempt (I/O error, timeout, non-2xx, wrong content type, oversized or
+  // unparseable reply) inside the endpoint's call budget, like StateFun's async transport. A
+  // non-OK result means the budget is spent (DeadlineExceeded, with the last attempt's error),
+  // the request itself is unusable (ResourceExhausted, InvalidArgument), or the invoker was shut
+  // down (Unavailable); the caller decides what happens to the batch. The batch is taken by value so the invoker may keep it for retries.
   virtual void Invoke(InvocationBatch batch, Callback done) = 0;
 
   // Fails every pending call with Unavailable and releases connections. Idempotent.

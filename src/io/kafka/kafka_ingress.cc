@@ -277,7 +277,7 @@ void KafkaIngress::Impl::SetPaused(bool paused) {
   }
   paused_ = paused;
   paused_gauge_->Set(paused ? 1 : 0);
-  spdlog::info("kafka ingress {}: {} ({} messages buffered)", spec_.id,
+  spdlog::debug("kafka ingress {}: {} ({} messages buffered)", spec_.id,
                 paused ? "paused" : "resumed", ctx_.flow->Buffered());
 }
 

@@ -164,6 +164,7 @@ class ShardTest : public ::testing::Test {
     deps.options.retry_backoff_initial = 10ms;
     deps.options.retry_backoff_max = 20ms;
     deps.options.now_ms = [this] { return now_ms_.load(); };
+    deps.options.max_inflight_requests = max_inflight_;
     shard_ = std::make_unique<Shard>(std::move(deps));
     router_ = std::make_unique<LocalRouter>(16, std::vector<Shard*>{shard_.get()});
     shard_->set_router(router_.get());
@@ -196,6 +197,7 @@ class ShardTest : public ::testing::Test {
   std::map<std::string, Egress*> egresses_;
   ScriptedCalls calls_;
   std::atomic<int64_t> now_ms_{1'000'000};
+  size_t max_inflight_ = 32768;
   std::unique_ptr<Shard> shard_;
   std::unique_ptr<LocalRouter> router_;
 };
@@ -234,6 +236,29 @@ TEST_F(ShardTest, OtherAddressesFlowWhileOneIsBusy) {
   Send(Addr("b"), types::Int(2));
   InvocationBatch b = calls_.Batch(1);
   EXPECT_EQ(b.target.id, "b");
+}
+
+// At most max_inflight_requests requests per shard; other addresses wait their turn in order.
+TEST_F(ShardTest, InflightLimitQueuesAddressesFairly) {
+  max_inflight_ = 1;
+  StartShard();
+  Send(Addr("a"), types::Int(1));
+  EXPECT_EQ(calls_.Batch(0).target.id, "a");
+  Send(Addr("b"), types::Int(2));
+  Send(Addr("c"), types::Int(3));
+  Send(Addr("a"), types::Int(4));
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(calls_.Count(), 1u) << "the limit is one request in flight";
+  calls_.Reply(0, FunctionReply{InvocationResponse{}});
+  EXPECT_EQ(calls_.Batch(1).target.id, "b") << "b waited longest";
+  calls_.Reply(1, FunctionReply{InvocationResponse{}});
+  EXPECT_EQ(calls_.Batch(2).target.id, "c");
+  calls_.Reply(2, FunctionReply{InvocationResponse{}});
+  InvocationBatch a_again = calls_.Batch(3);
+  EXPECT_EQ(a_again.target.id, "a");
+  EXPECT_EQ(types::AsInt(a_again.invocations[0].argument), 4);
+  calls_.Reply(3, FunctionReply{InvocationResponse{}});
+  ASSERT_TRUE(WaitFor([&] { return flow_.Buffered() == 0; }));
 }
 
 // IncompleteInvocationContext: register the missing states, resend the same invocations with

@@ -38,9 +38,11 @@ const FunctionType kB{"ns", "b"};
 
 // One ingress with everything it talks to.
 struct Harness {
+  // `buffered`: messages already counted in FlowControl (by "other shards") before the start.
   explicit Harness(KafkaIngressSpec s, DeadLetterSink* dead_letter = nullptr,
-                   bool with_metrics = true)
+                   bool with_metrics = true, int64_t buffered = 0)
       : spec(std::move(s)) {
+    flow.Add(buffered);
     IngressContext ctx{&router, &flow, &progress, with_metrics ? &metrics : nullptr, dead_letter};
     auto created = KafkaIngress::Create(spec, ctx);
     EXPECT_TRUE(created.ok()) << created.status().ToString();
@@ -102,15 +104,22 @@ class KafkaIngressTest : public ::testing::Test {
   std::unique_ptr<DevKafkaProcess> broker_;
 };
 
-TEST_F(KafkaIngressTest, RoutesEveryKeyedRecordToEveryTargetOfItsTopic) {
-  StartBroker({"in", "other"});
+TEST_F(KafkaIngressTest, RoutesKeyedRecordsToEveryTargetAndDeadLettersKeylessOnes) {
+  StartBroker({"in", "other", "nokey"});
   KafkaIngressSpec spec = Spec("in", {kA, kB});
   spec.topics.push_back({"other", "example/Other", {kB}});
   Produce({{"in", 0, "alice", "v1"},
            {"in", 0, "bob", "v2"},
            {"other", 0, "carol", "y"},
-           {"other", 0, std::string("a\xff" "b", 3), "bad-utf8"}});
+           {"other", 0, std::string("a\xff" "b", 3), "bad-utf8"},
+           {"nokey", 0, std::nullopt, "lost"},
+           {"nokey", 0, "", "empty"},
+           {"nokey", 0, "k", "ok"}});
   Harness h(spec);
+  // Records without a key, with and without a dead-letter sink (joining concurrently).
+  RecordingDeadLetterSink sink;
+  Harness with_sink(Spec("nokey", {kA}), &sink);
+  Harness without_sink(Spec("nokey", {kA}));
   ASSERT_TRUE(h.WaitForExactly(6)) << h.router.Count();
 
   std::vector<Envelope> got = h.router.Envelopes();
@@ -145,25 +154,18 @@ TEST_F(KafkaIngressTest, RoutesEveryKeyedRecordToEveryTargetOfItsTopic) {
   EXPECT_EQ(h.progress.CompletedThrough(), -1);
   h.progress.Release(0, 1);
   EXPECT_EQ(h.progress.CompletedThrough(), 0);
-}
 
-TEST_F(KafkaIngressTest, NullAndEmptyKeysAreDeadLetteredOrDroppedAndCounted) {
-  StartBroker({"in"});
-  Produce({{"in", 0, std::nullopt, "lost"}, {"in", 0, "", "empty"}, {"in", 0, "k", "ok"}});
-  RecordingDeadLetterSink sink;
-  Harness with_sink(Spec("in", {kA}), &sink);
-  Harness without_sink(Spec("in", {kA}));
   ASSERT_TRUE(with_sink.WaitForExactly(1));
   ASSERT_TRUE(without_sink.WaitForExactly(1));
 
   std::vector<DeadLetter> letters = sink.Letters();
   ASSERT_EQ(letters.size(), 2u);
   EXPECT_EQ(letters[0].reason, "null-key");
-  EXPECT_EQ(letters[0].source, "kafka:in/0@0");
+  EXPECT_EQ(letters[0].source, "kafka:nokey/0@0");
   EXPECT_EQ(letters[0].key, "");
   EXPECT_EQ(letters[0].value, "lost");
   EXPECT_EQ(letters[0].value_type, "io.statefun.types/string");
-  EXPECT_EQ(letters[1].source, "kafka:in/0@1");
+  EXPECT_EQ(letters[1].source, "kafka:nokey/0@1");
   EXPECT_EQ(letters[1].value, "empty");
   EXPECT_EQ(with_sink.Counter("eddy_ingress_null_key_total"), 2u);
   EXPECT_EQ(with_sink.Counter("eddy_ingress_records_total"), 3u);
@@ -178,7 +180,7 @@ TEST_F(KafkaIngressTest, NullAndEmptyKeysAreDeadLetteredOrDroppedAndCounted) {
   EXPECT_EQ(with_sink.progress.CompletedThrough(), 0);
   ASSERT_TRUE(with_sink.ingress->CommitCompleted(5s).ok());
   // Key-less records are committed past, not re-read forever.
-  EXPECT_EQ(Committed(with_sink.spec.consumer_group_id, "in"), 3);
+  EXPECT_EQ(Committed(with_sink.spec.consumer_group_id, "nokey"), 3);
 }
 
 TEST_F(KafkaIngressTest, PausesWhenFlowControlIsFullAndResumesBelowLowWaterMark) {
@@ -186,9 +188,8 @@ TEST_F(KafkaIngressTest, PausesWhenFlowControlIsFullAndResumesBelowLowWaterMark)
   std::vector<TestRecord> records;
   for (int i = 0; i < 200; ++i) records.push_back({"in", 0, "k" + std::to_string(i), "v"});
   Produce(records);
-  KafkaIngressSpec spec = Spec("in", {kA});
-  Harness h(spec);
-  h.flow.Add(990);  // ten below the bound of 1000: others fill the buffers
+  // Ten below the bound of 1000: other work fills the buffers.
+  Harness h(Spec("in", {kA}), nullptr, true, /*buffered=*/990);
   ASSERT_TRUE(WaitFor([&] { return h.Gauge("eddy_ingress_paused") == 1; }));
   size_t at_pause = h.router.Count();
   std::this_thread::sleep_for(300ms);
@@ -281,7 +282,7 @@ TEST_F(KafkaIngressTest, StartupPositions) {
   ASSERT_TRUE(st.ok()) << st.ToString();
 
   Harness earliest(Spec("in", {kA}, "earliest"));
-  Harness latest(Spec("in", {kA}, "latest"));
+  Harness latest(Spec("in", {kA}, "latest"), nullptr, /*with_metrics=*/false);
   Harness from_specific(specific);
   Harness from_specific_latest(specific_latest);
   Harness from_group(group);

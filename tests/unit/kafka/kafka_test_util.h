@@ -4,7 +4,7 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
+#include <cstdlib>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -89,7 +89,10 @@ inline KafkaIngressSpec IngressSpec(const std::string& bootstrap, const std::str
                      {"heartbeat.interval.ms", "500"},
                      {"fetch.wait.max.ms", "50"},
                      {"topic.metadata.refresh.interval.ms", "1000"}};
-  if (getenv("KDEBUG")) spec.properties.push_back({"debug", getenv("KDEBUG")});
+  // EDDY_KAFKA_DEBUG=cgrp,fetch,... turns on librdkafka debug logs when a test misbehaves.
+  if (const char* debug = std::getenv("EDDY_KAFKA_DEBUG")) {
+    spec.properties.push_back({"debug", debug});
+  }
   return spec;
 }
 
