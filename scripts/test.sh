@@ -10,3 +10,5 @@ bash scripts/build.sh "$preset"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 ctest --test-dir "build/$preset" --output-on-failure --timeout 300 -j2
+# Container and Kubernetes files (linted offline; no Docker engine here).
+bash scripts/lint-deploy.sh
