@@ -479,13 +479,23 @@ void Shard::OnFailure(Mailbox& box, const Status& status) {
                  backoff.count());
   }
   SetBlocked(box, true);
+  // The address keeps its batch (and stays busy) but gives its in-flight slot to others while
+  // it waits, so failing addresses cannot starve healthy ones.
+  --inflight_requests_;
   if (!box.retry_timer) box.retry_timer = std::make_unique<boost::asio::steady_timer>(io_);
   box.retry_timer->expires_after(backoff);
   Mailbox* box_ptr = &box;
   box.retry_timer->async_wait([this, box_ptr](const boost::system::error_code& ec) {
     if (ec || stopping_) return;
-    SendBatch(*box_ptr);
+    if (inflight_requests_ < deps_.options.max_inflight_requests) {
+      ++inflight_requests_;
+      SendBatch(*box_ptr);
+    } else {
+      box_ptr->queued = true;
+      ready_.push_back(box_ptr->address);
+    }
   });
+  ServeReady();
 }
 
 void Shard::FinishInflight(Mailbox& box) {
@@ -517,7 +527,12 @@ void Shard::ServeReady() {
     if (it == mailboxes_.end()) continue;
     Mailbox& box = *it->second;
     box.queued = false;
-    TakeBacklogAndStart(box);
+    if (!box.inflight.empty()) {  // a batch whose retry waited for a slot
+      ++inflight_requests_;
+      SendBatch(box);
+    } else {
+      TakeBacklogAndStart(box);
+    }
   }
 }
 

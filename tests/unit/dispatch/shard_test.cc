@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "dispatch/local_router.h"
@@ -161,8 +162,8 @@ class ShardTest : public ::testing::Test {
       return InvokerPtr(std::make_unique<ScriptedInvoker>(io, calls_));
     };
     deps.options.failure_policy = policy;
-    deps.options.retry_backoff_initial = 10ms;
-    deps.options.retry_backoff_max = 20ms;
+    deps.options.retry_backoff_initial = backoff_;
+    deps.options.retry_backoff_max = 2 * backoff_;
     deps.options.now_ms = [this] { return now_ms_.load(); };
     deps.options.max_inflight_requests = max_inflight_;
     shard_ = std::make_unique<Shard>(std::move(deps));
@@ -198,6 +199,7 @@ class ShardTest : public ::testing::Test {
   ScriptedCalls calls_;
   std::atomic<int64_t> now_ms_{1'000'000};
   size_t max_inflight_ = 32768;
+  std::chrono::milliseconds backoff_{10};
   std::unique_ptr<Shard> shard_;
   std::unique_ptr<LocalRouter> router_;
 };
@@ -374,6 +376,21 @@ TEST_F(ShardTest, RetryPolicyKeepsMessagesUntilTheFunctionRecovers) {
                             {{"namespace", "test"}, {"type", "fn"}})
                 .Value(),
             1u);
+}
+
+// An address waiting to retry does not hold one of the shard's in-flight slots.
+TEST_F(ShardTest, BackingOffAddressDoesNotStarveOthers) {
+  max_inflight_ = 1;
+  backoff_ = 400ms;
+  StartShard("retry");
+  Send(Addr("a"), types::Int(1));
+  calls_.Reply(0, Status(StatusCode::kDeadlineExceeded, "call budget spent"));
+  Send(Addr("b"), types::Int(2));
+  EXPECT_EQ(calls_.Batch(1).target.id, "b") << "b must not wait for a's retry";
+  calls_.Reply(1, FunctionReply{InvocationResponse{}});
+  EXPECT_EQ(calls_.Batch(2).target.id, "a") << "a is retried after its backoff";
+  calls_.Reply(2, FunctionReply{InvocationResponse{}});
+  ASSERT_TRUE(WaitFor([&] { return flow_.Buffered() == 0; }));
 }
 
 TEST_F(ShardTest, UnknownFunctionTypeIsDeadLettered) {
