@@ -112,6 +112,7 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build", "release"))
     ap.add_argument("--wrk-duration", default="10s")
     ap.add_argument("--max-buffered", type=int, default=100000)
+    ap.add_argument("--shards", type=int, default=1)
     args = ap.parse_args()
     binp = os.path.join(args.build, "bin")
     work = tempfile.mkdtemp(prefix="eddy-bench-")
@@ -148,6 +149,13 @@ def main():
         if prod.returncode != 0:
             sys.exit("kcat produce failed: " + prod.stderr.decode())
         print("preloaded %d records over %d keys in %.1f s" % (args.messages, args.keys, time.time() - t0))
+        # The broker's own consume rate bounds any ingress: measure it (kcat, whole topic).
+        t0 = time.time()
+        cons = subprocess.run(["kcat", "-C", "-b", bootstrap, "-t", "bench-in", "-o", "beginning",
+                               "-e", "-q", "-f", "x\n"], capture_output=True)
+        consumed = cons.stdout.count(b"\n")
+        broker_rate = consumed / (time.time() - t0)
+        print("broker consume rate (kcat, %d records): %.0f msg/s" % (consumed, broker_rate))
 
         # 3. Function server and worker.
         fn = start([os.path.join(binp, "eddy-bench-function"), "--port", "0", "--port-file",
@@ -176,9 +184,14 @@ spec:
         admin = free_port()
         worker = start([os.path.join(binp, "eddy-worker"), "--module", module,
                         "--set", "state_dir=" + os.path.join(work, "state"),
-                        "--set", "admin_port=%d" % admin, "--set", "shards=1",
+                        "--set", "admin_port=%d" % admin, "--set", "shards=%d" % args.shards,
                         "--set", "max_buffered_messages=%d" % args.max_buffered], "worker.log")
         labels = 'namespace="bench",type="counter"'
+        if os.environ.get("EDDY_BENCH_PROFILE"):
+            # perf record the worker for a few seconds while it runs (diagnostics only).
+            subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "2000", "-g", "-p", str(worker.pid), "-o",
+                              os.environ["EDDY_BENCH_PROFILE"], "--", "sleep", "3"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         samples = []  # (time, processed, buffered, cpu)
         deadline = time.time() + 300
         while time.time() < deadline:
@@ -188,7 +201,8 @@ spec:
             n_in = metric(text, "eddy_function_in_total", labels)
             buffered = metric(text, "eddy_buffered_messages")
             # processed = delivered to a mailbox and finished (reply applied)
-            samples.append((time.time(), n_in - buffered, buffered, proc_cpu_seconds(worker.pid)))
+            samples.append((time.time(), n_in - buffered, buffered, proc_cpu_seconds(worker.pid),
+                            proc_cpu_seconds(fn.pid), proc_cpu_seconds(kafka.pid)))
             if n_in >= args.messages and buffered == 0:
                 break
             time.sleep(0.1)
@@ -208,16 +222,24 @@ spec:
         a, b = at(0.1), at(0.9)
         rate = (b[1] - a[1]) / (b[0] - a[0])
         cpu = (b[3] - a[3]) / (b[0] - a[0]) * 100
+        fn_cpu = (b[4] - a[4]) / (b[0] - a[0]) * 100
+        broker_cpu = (b[5] - a[5]) / (b[0] - a[0]) * 100
         p50, p99 = histogram_quantiles(text, "eddy_function_remote_invocation_latency_ms", labels, [0.5, 0.99])
         requests = metric(text, "eddy_function_remote_invocation_latency_ms_count", labels)
         failures = metric(text, "eddy_function_remote_invocation_failures_total", labels)
-        print("eddy-worker (1 shard): %.0f msg/s steady state (10%%..90%% of %d), "
+        print("eddy-worker (%d shard(s)): " % args.shards + "%.0f msg/s steady state (10%%..90%% of %d), "
               "%.1f invocations per request on average" % (rate, args.messages, args.messages / max(requests, 1)))
+        mid = [x[2] for x in samples if a[0] <= x[0] <= b[0]]
+        print("  buffered messages in steady state: min %d, median %d, max %d (limit %d)"
+              % (min(mid), sorted(mid)[len(mid) // 2], max(mid), args.max_buffered))
         print("  overall (first record to last reply, incl. ramp-up): %.0f msg/s; %.0f requests/s"
               % (overall, requests / (samples[-1][0] - first[0])))
         print("  invocation latency (worker histogram): p50 %.2f ms, p99 %.2f ms; failures %d" % (p50, p99, failures))
-        print("  worker CPU %.0f%% of one core, RSS %d MiB (peak %d MiB)" % (cpu, rss, hwm))
-        print("ratio worker msg/s / raw HTTP req/s: %.2f" % (rate / raw_rps))
+        print("  worker CPU %.0f%% of one core, RSS %d MiB (peak %d MiB); function server CPU %.0f%%, "
+              "broker CPU %.0f%%" % (cpu, rss, hwm, fn_cpu, broker_cpu))
+        print("ratio worker msg/s / raw HTTP req/s: %.2f; worker requests/s / raw HTTP req/s: %.2f; "
+              "worker msg/s / broker consume rate: %.2f"
+              % (rate / raw_rps, requests / (samples[-1][0] - first[0]) / raw_rps, rate / broker_rate))
         worker.send_signal(signal.SIGTERM)
         code = worker.wait(timeout=30)
         if code != 0:

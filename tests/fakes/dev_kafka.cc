@@ -1,6 +1,7 @@
 #include "fakes/dev_kafka.h"
 
 #include <fcntl.h>
+#include <librdkafka/rdkafka.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -10,8 +11,6 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
-
-#include <librdkafka/rdkafka.h>
 
 extern char** environ;
 
@@ -38,8 +37,7 @@ Result<Handle> NewHandle(rd_kafka_type_t type,
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   char errstr[512];
   for (const auto& [k, v] : props) {
-    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof(errstr)) !=
-        RD_KAFKA_CONF_OK) {
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
       rd_kafka_conf_destroy(conf);
       return InvalidArgument(k + ": " + errstr);
     }
@@ -81,8 +79,8 @@ Result<std::unique_ptr<DevKafkaProcess>> DevKafkaProcess::Start(std::vector<std:
   proc->dir_ = tmpl;
   std::string file = proc->dir_ + "/bootstrap";
 
-  std::vector<std::string> args = {binary, "--brokers", std::to_string(brokers),
-                                   "--bootstrap-file", file};
+  std::vector<std::string> args = {binary, "--brokers", std::to_string(brokers), "--bootstrap-file",
+                                   file};
   for (const std::string& t : topics) {
     args.push_back("--topic");
     args.push_back(t);
@@ -160,12 +158,10 @@ Status ProduceRecords(const std::string& bootstrap, const std::vector<TestRecord
     size_t key_len = r.key ? r.key->size() : 0;
     int32_t partition = r.partition < 0 ? RD_KAFKA_PARTITION_UA : r.partition;
     rd_kafka_resp_err_t err = rd_kafka_producev(
-        rk->get(), RD_KAFKA_V_TOPIC(r.topic.c_str()),
-        RD_KAFKA_V_PARTITION(partition),
+        rk->get(), RD_KAFKA_V_TOPIC(r.topic.c_str()), RD_KAFKA_V_PARTITION(partition),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
         RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()),
-        RD_KAFKA_V_KEY(key, key_len),
-        RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END);
+        RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       rd_kafka_headers_destroy(headers);
       return Unavailable(std::string("produce: ") + rd_kafka_err2str(err));

@@ -19,7 +19,8 @@
 namespace eddy::testing {
 
 // Spawns $EDDY_BUILD_DIR/bin/eddy-dev-kafka (falling back to the build dir this library was
-// configured in), waits for its bootstrap file and kills it (SIGKILL) on destruction. Topics are "NAME" or "NAME:PARTITIONS".
+// configured in), waits for its bootstrap file and kills it (SIGKILL) on destruction. Topics are
+// "NAME" or "NAME:PARTITIONS".
 class DevKafkaProcess {
  public:
   static Result<std::unique_ptr<DevKafkaProcess>> Start(std::vector<std::string> topics = {},
@@ -47,15 +48,17 @@ struct TestRecord {
   TestRecord() = default;
   TestRecord(std::string topic, int32_t partition, std::optional<std::string> key,
              std::string value)
-      : topic(std::move(topic)), partition(partition), key(std::move(key)),
+      : topic(std::move(topic)),
+        partition(partition),
+        key(std::move(key)),
         value(std::move(value)) {}
 
   std::string topic;
-  int32_t partition = -1;           // -1: let the partitioner choose (produce only)
-  std::optional<std::string> key;   // nullopt: null key
+  int32_t partition = -1;          // -1: let the partitioner choose (produce only)
+  std::optional<std::string> key;  // nullopt: null key
   std::string value;
   std::vector<std::pair<std::string, std::string>> headers;
-  int64_t offset = -1;              // set by ConsumeRecords
+  int64_t offset = -1;  // set by ConsumeRecords
 };
 
 // Produces the records in order and waits for every acknowledgement.

@@ -59,7 +59,8 @@ class KafkaIngress {
   KafkaIngress(const KafkaIngress&) = delete;
   KafkaIngress& operator=(const KafkaIngress&) = delete;
 
-  // Subscribes and starts the consumer thread. FailedPrecondition if called twice.
+  // Starts the consumer thread, which subscribes. FailedPrecondition if called twice or after
+  // Stop.
   Status Start();
   // Stops routing new records (partitions are paused, group membership is kept); returns at
   // once. Records fetched but not routed are not committed, so they are read again next time.
@@ -82,9 +83,10 @@ class KafkaIngress {
 
 using KafkaIngressPtr = std::unique_ptr<KafkaIngress>;
 
-// Accepts TypedValues of type kKafkaProducerRecord (types.h) and produces them to the record's
-// topic. at-least-once and (for now) exactly-once use an idempotent producer with acks=all;
-// none uses acks=1 without idempotence. metrics may be null; progress must outlive the egress.
+// Accepts TypedValues of type types::kKafkaProducerRecord (typed_value.h) and produces each to
+// its record's topic. at-least-once and (for now) exactly-once use an idempotent producer with
+// acks=all; none uses acks=1 without idempotence. metrics may be null; progress must outlive the
+// egress.
 Result<EgressPtr> MakeKafkaEgress(const KafkaEgressSpec& spec, ProgressTracker* progress,
                                   MetricsRegistry* metrics);
 

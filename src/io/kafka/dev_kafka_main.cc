@@ -3,6 +3,8 @@
 // kcat, the worker and tests in other processes reach it by its bootstrap address. Ports are
 // random, so the address is written to --bootstrap-file (atomically) and to stdout.
 
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
 #include <signal.h>
 
 #include <cerrno>
@@ -14,9 +16,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 
 namespace {
 

@@ -1,8 +1,8 @@
 // MakeKafkaEgress and MakeKafkaDeadLetterSink: thin adapters over ProducerCore.
 
-#include <atomic>
-
 #include <spdlog/spdlog.h>
+
+#include <atomic>
 
 #include "eddy/io/kafka.h"
 #include "eddy/metrics/metrics.h"
@@ -36,8 +36,8 @@ class KafkaEgress final : public Egress {
     if (record.topic().empty()) {
       return InvalidArgument("kafka egress " + id_ + ": KafkaProducerRecord without topic");
     }
-    return core_->Produce(
-        OutgoingRecord{record.topic(), record.key(), record.value_bytes(), {}}, epoch);
+    return core_->Produce(OutgoingRecord{record.topic(), record.key(), record.value_bytes(), {}},
+                          epoch);
   }
 
   Status Flush(std::chrono::milliseconds timeout) override { return core_->Flush(timeout); }
@@ -76,9 +76,10 @@ Result<KafkaProperties> SemanticProperties(const KafkaEgressSpec& spec) {
     if (s == "exactly-once") {
       static std::atomic<bool> warned{false};
       if (!warned.exchange(true)) {
-        spdlog::warn("kafka egress {}: exactly-once needs checkpoints, which are not implemented "
-                     "yet; delivering at-least-once with an idempotent producer",
-                     spec.id);
+        spdlog::warn(
+            "kafka egress {}: exactly-once needs checkpoints, which are not implemented "
+            "yet; delivering at-least-once with an idempotent producer",
+            spec.id);
       }
     }
     return KafkaProperties{{"enable.idempotence", "true"}, {"acks", "all"}};

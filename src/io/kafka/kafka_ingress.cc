@@ -1,6 +1,9 @@
 // KafkaIngress: one librdkafka consumer on its own thread. See kafka.h for the contract and
 // README.md for how offsets follow ProgressTracker epochs.
 
+#include <librdkafka/rdkafka.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <atomic>
 #include <deque>
@@ -9,9 +12,6 @@
 #include <set>
 #include <thread>
 #include <unordered_map>
-
-#include <librdkafka/rdkafka.h>
-#include <spdlog/spdlog.h>
 
 #include "eddy/io/kafka.h"
 #include "eddy/metrics/metrics.h"
@@ -27,11 +27,13 @@ namespace {
 using TopicPartition = std::pair<std::string, int32_t>;
 using Offsets = std::map<TopicPartition, int64_t>;
 
+constexpr int kPausedPollMs = 2;
 constexpr int kPollTimeoutMs = 100;
 constexpr auto kCommitInterval = std::chrono::seconds(1);
 constexpr auto kRebalanceCommitTimeout = std::chrono::seconds(5);
 constexpr auto kStopCommitTimeout = std::chrono::seconds(5);
 constexpr int kOffsetsForTimesTimeoutMs = 10000;
+constexpr auto kWarmMetadataTimeout = std::chrono::seconds(5);
 
 struct PartitionListDeleter {
   void operator()(rd_kafka_topic_partition_list_t* l) const {
@@ -74,6 +76,7 @@ class KafkaIngress::Impl {
   void OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
   void ApplyStartPositions(rd_kafka_topic_partition_list_t* parts);
   void UpdateAssignedGauge();
+  void Subscribe();
   void Run();
   void UpdatePause();
   void SetPaused(bool paused);
@@ -108,9 +111,9 @@ class KafkaIngress::Impl {
   // Offsets bookkeeping, shared with CommitCompleted/Positions callers.
   mutable std::mutex mu_;
   Offsets positions_;  // per assigned partition: offset after the last routed record
-  std::optional<uint64_t> last_epoch_;  // epoch of the last pinned record
+  std::optional<uint64_t> last_epoch_;                   // epoch of the last pinned record
   std::deque<std::pair<uint64_t, Offsets>> epoch_ends_;  // positions at the end of each epoch
-  Offsets complete_;   // positions known complete; kept until committed, so failures retry
+  Offsets complete_;  // positions known complete; kept until committed, so failures retry
   Offsets committed_;
 
   Counter fallback_counter_;
@@ -172,7 +175,8 @@ Status KafkaIngress::Impl::Init() {
   if (ctx_.metrics != nullptr) {
     Labels labels{{"ingress", spec_.id}};
     MetricsRegistry& m = *ctx_.metrics;
-    records_ = &m.GetCounter("eddy_ingress_records_total", labels, "Records consumed by the ingress.");
+    records_ =
+        &m.GetCounter("eddy_ingress_records_total", labels, "Records consumed by the ingress.");
     null_keys_ = &m.GetCounter("eddy_ingress_null_key_total", labels,
                                "Records without a key (sent to the dead-letter sink or dropped).");
     commit_errors_ = &m.GetCounter("eddy_ingress_commit_errors_total", labels,
@@ -189,14 +193,8 @@ Status KafkaIngress::Impl::Init() {
 
 Status KafkaIngress::Impl::Start() {
   std::lock_guard<std::mutex> lock(lifecycle_mu_);
-  if (started_ || stopped_) return FailedPrecondition("kafka ingress " + spec_.id + ": started twice");
-  PartitionList topics(rd_kafka_topic_partition_list_new(static_cast<int>(spec_.topics.size())));
-  for (const KafkaIngressTopic& t : spec_.topics) {
-    rd_kafka_topic_partition_list_add(topics.get(), t.topic.c_str(), RD_KAFKA_PARTITION_UA);
-  }
-  rd_kafka_resp_err_t err = rd_kafka_subscribe(rk_, topics.get());
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return Unavailable("kafka ingress " + spec_.id + ": subscribe: " + rd_kafka_err2str(err));
+  if (started_ || stopped_) {
+    return FailedPrecondition("kafka ingress " + spec_.id + ": started twice");
   }
   commit_queue_ = rd_kafka_queue_new(rk_);
   next_commit_ = std::chrono::steady_clock::now() + kCommitInterval;
@@ -228,10 +226,42 @@ void KafkaIngress::Impl::Stop() {
   paused_gauge_->Set(0);
 }
 
+void KafkaIngress::Impl::Subscribe() {
+  // Learn the topics' partitions before joining. Otherwise the group leader may find them
+  // "changed" right after its JoinGroup and rejoin, which costs a whole extra rebalance delay.
+  auto deadline = std::chrono::steady_clock::now() + kWarmMetadataTimeout;
+  for (const KafkaIngressTopic& t : spec_.topics) {
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk_, t.topic.c_str(), nullptr);
+    if (rkt == nullptr) continue;
+    while (!stop_.load() && std::chrono::steady_clock::now() < deadline) {
+      const rd_kafka_metadata_t* metadata = nullptr;
+      if (rd_kafka_metadata(rk_, 0, rkt, &metadata, 500) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_metadata_destroy(metadata);
+        break;
+      }
+    }
+    rd_kafka_topic_destroy(rkt);
+  }
+  PartitionList topics(rd_kafka_topic_partition_list_new(static_cast<int>(spec_.topics.size())));
+  for (const KafkaIngressTopic& t : spec_.topics) {
+    rd_kafka_topic_partition_list_add(topics.get(), t.topic.c_str(), RD_KAFKA_PARTITION_UA);
+  }
+  rd_kafka_resp_err_t err = rd_kafka_subscribe(rk_, topics.get());
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    // Only an invalid topic list fails here, and Init validated it.
+    spdlog::error("kafka ingress {}: subscribe: {}", spec_.id, rd_kafka_err2str(err));
+  }
+}
+
 void KafkaIngress::Impl::Run() {
+  Subscribe();
   while (!stop_.load()) {
     UpdatePause();
-    rd_kafka_message_t* msg = rd_kafka_consumer_poll(rk_, kPollTimeoutMs);
+    // While paused nothing new arrives, so a long poll would only delay the resume: the
+    // shards drain the buffer in milliseconds. Poll briefly to notice ShouldResume quickly.
+    rd_kafka_message_t* msg =
+        rd_kafka_consumer_poll(rk_, paused_ && !stop_fetching_.load() ? kPausedPollMs
+                                                                        : kPollTimeoutMs);
     if (msg != nullptr) {
       if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         HandleConsumerError(msg);
@@ -318,8 +348,8 @@ void KafkaIngress::Impl::HandleRecord(const rd_kafka_message_t* msg) {
   if (it == topics_.end()) {
     spdlog::error("kafka ingress {}: record from unexpected topic {}", spec_.id, topic);
   } else if (has_key) {
-    std::string id = kafka::SanitizeUtf8(
-        std::string_view(static_cast<const char*>(msg->key), msg->key_len));
+    std::string id =
+        kafka::SanitizeUtf8(std::string_view(static_cast<const char*>(msg->key), msg->key_len));
     const KafkaIngressTopic& t = *it->second;
     for (size_t i = 0; i < t.targets.size(); ++i) {
       Envelope env;
@@ -348,9 +378,10 @@ void KafkaIngress::Impl::HandleRecord(const rd_kafka_message_t* msg) {
     } else {
       uint64_t suppressed = 0;
       if (null_key_log_.Allow(&suppressed)) {
-        spdlog::warn("kafka ingress {}: dropping record without key at {} (no dead-letter sink; "
-                     "{} more suppressed)",
-                     spec_.id, source, suppressed);
+        spdlog::warn(
+            "kafka ingress {}: dropping record without key at {} (no dead-letter sink; "
+            "{} more suppressed)",
+            spec_.id, source, suppressed);
       }
     }
   }
@@ -429,10 +460,18 @@ void KafkaIngress::Impl::ApplyStartPositions(rd_kafka_topic_partition_list_t* pa
     }
     kafka::StartOffset start = kafka::StartupOffsetFor(spec_, tp.first, tp.second);
     switch (start.kind) {
-      case Kind::kAbsolute: p.offset = start.value; break;
-      case Kind::kBeginning: p.offset = RD_KAFKA_OFFSET_BEGINNING; break;
-      case Kind::kEnd: p.offset = RD_KAFKA_OFFSET_END; break;
-      case Kind::kCommitted: p.offset = RD_KAFKA_OFFSET_INVALID; break;
+      case Kind::kAbsolute:
+        p.offset = start.value;
+        break;
+      case Kind::kBeginning:
+        p.offset = RD_KAFKA_OFFSET_BEGINNING;
+        break;
+      case Kind::kEnd:
+        p.offset = RD_KAFKA_OFFSET_END;
+        break;
+      case Kind::kCommitted:
+        p.offset = RD_KAFKA_OFFSET_INVALID;
+        break;
       case Kind::kTimestamp:
         p.offset = RD_KAFKA_OFFSET_INVALID;
         rd_kafka_topic_partition_list_add(by_time.get(), p.topic, p.partition)->offset =
@@ -441,7 +480,8 @@ void KafkaIngress::Impl::ApplyStartPositions(rd_kafka_topic_partition_list_t* pa
     }
   }
   if (by_time->cnt == 0) return;
-  rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(rk_, by_time.get(), kOffsetsForTimesTimeoutMs);
+  rd_kafka_resp_err_t err =
+      rd_kafka_offsets_for_times(rk_, by_time.get(), kOffsetsForTimesTimeoutMs);
   const int64_t reset = spec_.auto_offset_reset_position == "earliest" ? RD_KAFKA_OFFSET_BEGINNING
                                                                        : RD_KAFKA_OFFSET_END;
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -549,8 +589,8 @@ Status KafkaIngress::Impl::CommitSync(const Offsets& offsets, std::chrono::milli
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) {
-        result = DeadlineExceeded("commit not confirmed within " +
-                                  std::to_string(timeout.count()) + " ms");
+        result = DeadlineExceeded("commit not confirmed within " + std::to_string(timeout.count()) +
+                                  " ms");
         break;
       }
       rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, static_cast<int>(left.count()));

@@ -74,19 +74,19 @@ void ProducerCore::PollLoop() {
 
 void ProducerCore::OnDelivery(rd_kafka_s* rk, const rd_kafka_message_s* msg, void* opaque) {
   auto* self = static_cast<ProducerCore*>(opaque);
-  uint64_t epoch = OpaqueToEpoch(msg->_private);
+  // Release first: whoever sees the counters move may rely on the count being gone.
+  self->progress_->Release(OpaqueToEpoch(msg->_private));
   if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     self->options_.delivered->Inc();
-  } else {
-    self->options_.failed->Inc();
-    uint64_t suppressed = 0;
-    if (self->error_log_.Allow(&suppressed)) {
-      spdlog::error("kafka {}: record to {} [{}] failed: {} ({} similar errors suppressed)",
-                    self->options_.name, rd_kafka_topic_name(msg->rkt), msg->partition,
-                    rd_kafka_err2str(msg->err), suppressed);
-    }
+    return;
   }
-  self->progress_->Release(epoch);
+  self->options_.failed->Inc();
+  uint64_t suppressed = 0;
+  if (self->error_log_.Allow(&suppressed)) {
+    spdlog::error("kafka {}: record to {} failed: {} ({} similar errors suppressed)",
+                  self->options_.name, rd_kafka_topic_name(msg->rkt), rd_kafka_err2str(msg->err),
+                  suppressed);
+  }
 }
 
 Status ProducerCore::Produce(const OutgoingRecord& record, uint64_t epoch) {
@@ -161,8 +161,8 @@ Status ProducerCore::Flush(std::chrono::milliseconds timeout) {
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return Status::Ok();
   if (err == RD_KAFKA_RESP_ERR__TIMED_OUT) {
     return DeadlineExceeded(options_.name + ": " + std::to_string(rd_kafka_outq_len(rk_)) +
-                            " records not acknowledged within " +
-                            std::to_string(timeout.count()) + " ms");
+                            " records not acknowledged within " + std::to_string(timeout.count()) +
+                            " ms");
   }
   return Unavailable(options_.name + ": flush: " + rd_kafka_err2str(err));
 }

@@ -31,18 +31,18 @@ class ProgressTracker;
 namespace eddy::kafka {
 
 struct ProducerOptions {
-  std::string name;                 // for log lines, e.g. "egress ns/out"
-  std::string bootstrap;            // bootstrap.servers
-  KafkaProperties properties;       // user properties, applied first
-  KafkaProperties enforced;         // applied last (delivery semantics)
-  Counter* delivered = nullptr;     // may be null
-  Counter* failed = nullptr;        // may be null
+  std::string name;                               // for log lines, e.g. "egress ns/out"
+  std::string bootstrap;                          // bootstrap.servers
+  KafkaProperties properties;                     // user properties, applied first
+  KafkaProperties enforced;                       // applied last (delivery semantics)
+  Counter* delivered = nullptr;                   // may be null
+  Counter* failed = nullptr;                      // may be null
   std::chrono::milliseconds close_timeout{5000};  // how long the destructor waits for acks
 };
 
 struct OutgoingRecord {
   std::string_view topic;
-  std::string_view key;    // empty -> record without key
+  std::string_view key;  // empty -> record without key
   std::string_view value;
   std::vector<std::pair<std::string, std::string>> headers;
 };

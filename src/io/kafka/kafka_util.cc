@@ -7,8 +7,10 @@ namespace eddy::kafka {
 Status ValidateStartup(const KafkaIngressSpec& spec) {
   const std::string& reset = spec.auto_offset_reset_position;
   if (reset != "earliest" && reset != "latest") {
-    return InvalidArgument("kafka ingress " + spec.id + ": autoOffsetResetPosition must be "
-                           "earliest or latest, not '" + reset + "'");
+    return InvalidArgument("kafka ingress " + spec.id +
+                           ": autoOffsetResetPosition must be "
+                           "earliest or latest, not '" +
+                           reset + "'");
   }
   const std::string& type = spec.startup_position.type;
   if (type != "group-offsets" && type != "earliest" && type != "latest" &&
@@ -31,9 +33,8 @@ Status ValidateStartup(const KafkaIngressSpec& spec) {
 StartOffset StartupOffsetFor(const KafkaIngressSpec& spec, const std::string& topic,
                              int32_t partition) {
   using Kind = StartOffset::Kind;
-  const StartOffset reset{spec.auto_offset_reset_position == "earliest" ? Kind::kBeginning
-                                                                        : Kind::kEnd,
-                          0};
+  const StartOffset reset{
+      spec.auto_offset_reset_position == "earliest" ? Kind::kBeginning : Kind::kEnd, 0};
   const KafkaStartupPosition& pos = spec.startup_position;
   if (pos.type == "earliest") return {Kind::kBeginning, 0};
   if (pos.type == "latest") return {Kind::kEnd, 0};

@@ -328,6 +328,34 @@ TEST_F(ShardTest, AppliesMessagesDelayedEgressAndState) {
   EXPECT_EQ(stored.value()[0]->value, types::Long(7).value);
 }
 
+// Messages leave in the order the function listed them, before its egress records; the
+// reply's state is already committed when they leave.
+TEST_F(ShardTest, EffectsLeaveInStateFunOrder) {
+  StartShard();
+  Send(Addr("a"), types::Int(1));
+  IncompleteContext missing;
+  missing.missing_values.push_back({"count", std::string(types::kLong), ExpireMode::kNone, 0});
+  calls_.Reply(0, FunctionReply{missing});
+  calls_.Batch(1);
+  InvocationResponse r = Modify("count", types::Long(3));
+  for (int i = 0; i < 5; ++i) r.outgoing_messages.push_back({Addr("a"), types::Int(100 + i)});
+  r.egress_messages.push_back({"test", "out", KafkaRecord()});
+  calls_.Reply(1, FunctionReply{r});
+  InvocationBatch next = calls_.Batch(2);  // the self-messages, batched, in order
+  ASSERT_TRUE(next.states[0].value.has_value()) << "state is committed before messages leave";
+  EXPECT_EQ(types::AsLong(*next.states[0].value), 3);
+  std::vector<int> order;
+  for (auto& inv : next.invocations) order.push_back(*types::AsInt(inv.argument));
+  calls_.Reply(2, FunctionReply{InvocationResponse{}});
+  for (size_t call = 3; order.size() < 5 && call < 6; ++call) {  // batches of <= 3
+    for (auto& inv : calls_.Batch(call).invocations) order.push_back(*types::AsInt(inv.argument));
+    calls_.Reply(call, FunctionReply{InvocationResponse{}});
+  }
+  EXPECT_EQ(order, (std::vector<int>{100, 101, 102, 103, 104}));
+  std::lock_guard lock(egress_.mu);
+  EXPECT_EQ(egress_.sent.size(), 1u);
+}
+
 TEST_F(ShardTest, ModifyWithWrongTypeIsRejectedWithoutEffects) {
   StartShard("dead-letter");
   Send(Addr("a"), types::Int(1));

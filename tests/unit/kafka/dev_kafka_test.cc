@@ -1,11 +1,10 @@
 // The eddy-dev-kafka launcher as a process: arguments, bootstrap file, signals.
 
-#include <spawn.h>
-#include <sys/wait.h>
+#include "fakes/dev_kafka.h"
 
 #include <gtest/gtest.h>
-
-#include "fakes/dev_kafka.h"
+#include <spawn.h>
+#include <sys/wait.h>
 
 extern char** environ;
 
@@ -48,9 +47,9 @@ TEST(DevKafkaTest, ServesClientsAndExitsCleanlyOnSigterm) {
   auto broker = DevKafkaProcess::Start({"a:3", "b"}, 2);
   ASSERT_TRUE(broker.ok()) << broker.status().ToString();
   EXPECT_EQ((*broker)->bootstrap().rfind("127.0.0.1:", 0), 0u) << (*broker)->bootstrap();
-  ASSERT_TRUE(ProduceRecords((*broker)->bootstrap(),
-                             {{"a", 2, "k", "v"}, {"auto-created", -1, "k", "w"}})
-                  .ok());
+  ASSERT_TRUE(
+      ProduceRecords((*broker)->bootstrap(), {{"a", 2, "k", "v"}, {"auto-created", -1, "k", "w"}})
+          .ok());
   std::vector<TestRecord> got =
       ConsumeRecords((*broker)->bootstrap(), "a", 3, 1, std::chrono::seconds(10));
   ASSERT_EQ(got.size(), 1u);

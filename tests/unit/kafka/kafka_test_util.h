@@ -2,6 +2,8 @@
 // Shared pieces of the Kafka tests: recording fakes for Router and DeadLetterSink, polling
 // waits, and spec builders with the timeouts the mock cluster needs (test-infra.md).
 
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -9,8 +11,6 @@
 #include <mutex>
 #include <string>
 #include <thread>
-
-#include <unistd.h>
 #include <vector>
 
 #include "eddy/config/module_spec.h"
@@ -19,9 +19,10 @@
 
 namespace eddy::testing {
 
-// Polls `pred` every 10 ms until it holds or `timeout` passes; returns its last value.
+// Polls `pred` every 10 ms until it holds or `timeout` passes; returns its last value. The
+// default is generous because a consumer-group join on the mock occasionally takes 8 s.
 inline bool WaitFor(const std::function<bool()>& pred,
-                    std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+                    std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!pred()) {
     if (std::chrono::steady_clock::now() >= deadline) return pred();
@@ -87,8 +88,7 @@ inline KafkaIngressSpec IngressSpec(const std::string& bootstrap, const std::str
   spec.properties = {{"session.timeout.ms", "6000"},
                      {"max.poll.interval.ms", "7000"},
                      {"heartbeat.interval.ms", "500"},
-                     {"fetch.wait.max.ms", "50"},
-                     {"topic.metadata.refresh.interval.ms", "1000"}};
+                     {"fetch.wait.max.ms", "50"}};
   // EDDY_KAFKA_DEBUG=cgrp,fetch,... turns on librdkafka debug logs when a test misbehaves.
   if (const char* debug = std::getenv("EDDY_KAFKA_DEBUG")) {
     spec.properties.push_back({"debug", debug});

@@ -57,11 +57,11 @@ TEST(SanitizeUtf8Test, KeepsValidText) {
 TEST(SanitizeUtf8Test, ReplacesMalformedSequences) {
   const std::string r = "\xEF\xBF\xBD";
   EXPECT_EQ(SanitizeUtf8("\xff"), r);
-  EXPECT_EQ(SanitizeUtf8("a\xC3"), "a" + r);                    // truncated
-  EXPECT_EQ(SanitizeUtf8("\xC0\xAF"), r + r);                   // overlong '/'
-  EXPECT_EQ(SanitizeUtf8("\xED\xA0\x80"), r + r + r);           // surrogate
-  EXPECT_EQ(SanitizeUtf8("\xF4\x90\x80\x80"), r + r + r + r);   // above U+10FFFF
-  EXPECT_EQ(SanitizeUtf8("\x80x"), r + "x");                    // stray continuation
+  EXPECT_EQ(SanitizeUtf8("a\xC3"), "a" + r);                   // truncated
+  EXPECT_EQ(SanitizeUtf8("\xC0\xAF"), r + r);                  // overlong '/'
+  EXPECT_EQ(SanitizeUtf8("\xED\xA0\x80"), r + r + r);          // surrogate
+  EXPECT_EQ(SanitizeUtf8("\xF4\x90\x80\x80"), r + r + r + r);  // above U+10FFFF
+  EXPECT_EQ(SanitizeUtf8("\x80x"), r + "x");                   // stray continuation
 }
 
 TEST(RecordSourceTest, Format) {
