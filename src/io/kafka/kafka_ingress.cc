@@ -27,7 +27,10 @@ namespace {
 using TopicPartition = std::pair<std::string, int32_t>;
 using Offsets = std::map<TopicPartition, int64_t>;
 
-constexpr int kPausedPollMs = 2;
+// Backpressure: how often a holding ingress checks FlowControl, and how long it may hold
+// before pausing its partitions (well below max.poll.interval.ms).
+constexpr int kHoldPollMs = 1;
+constexpr std::chrono::milliseconds kHoldLimit{5000};
 constexpr int kPollTimeoutMs = 100;
 constexpr auto kCommitInterval = std::chrono::seconds(1);
 constexpr auto kRebalanceCommitTimeout = std::chrono::seconds(5);
@@ -101,7 +104,9 @@ class KafkaIngress::Impl {
   std::atomic<bool> stop_{false};
 
   // Consumer-thread state.
-  bool paused_ = false;
+  bool paused_ = false;   // partitions paused (long backpressure or drain)
+  bool holding_ = false;  // not polling (short backpressure)
+  std::chrono::steady_clock::time_point holding_since_;
   std::set<TopicPartition> seen_;  // partitions assigned before: they resume from commits
   rd_kafka_queue_t* commit_queue_ = nullptr;
   bool async_commit_in_flight_ = false;
@@ -148,7 +153,10 @@ Status KafkaIngress::Impl::Init() {
   EDDY_RETURN_IF_ERROR(kafka::ValidateStartup(spec_));
 
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  Status st = kafka::SetProperties(conf, spec_.properties, what);
+  // librdkafka's prefetch queue is memory outside FlowControl's bound: keep it modest unless the
+  // user chose otherwise (librdkafka's default is 64 MiB per consumer).
+  Status st = kafka::SetProperties(conf, {{"queued.max.messages.kbytes", "16384"}}, what);
+  if (st.ok()) st = kafka::SetProperties(conf, spec_.properties, what);
   const KafkaProperties named = {
       {"bootstrap.servers", spec_.address},
       {"group.id", spec_.consumer_group_id},
@@ -257,20 +265,22 @@ void KafkaIngress::Impl::Run() {
   Subscribe();
   while (!stop_.load()) {
     UpdatePause();
-    // While paused nothing new arrives, so a long poll would only delay the resume: the
-    // shards drain the buffer in milliseconds. Poll briefly to notice ShouldResume quickly.
-    rd_kafka_message_t* msg =
-        rd_kafka_consumer_poll(rk_, paused_ && !stop_fetching_.load() ? kPausedPollMs
-                                                                        : kPollTimeoutMs);
-    if (msg != nullptr) {
-      if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        HandleConsumerError(msg);
-      } else if (!stop_fetching_.load()) {
-        // A record fetched before a backpressure pause is still routed (bounded overshoot):
-        // dropping it would skip it for good once consumption resumes.
-        HandleRecord(msg);
+    if (holding_) {
+      // Backpressure, first step: simply stop polling. Prefetched records stay in librdkafka's
+      // queue and flow again the moment the shards have drained.
+      std::this_thread::sleep_for(std::chrono::milliseconds(kHoldPollMs));
+    } else {
+      rd_kafka_message_t* msg = rd_kafka_consumer_poll(rk_, kPollTimeoutMs);
+      if (msg != nullptr) {
+        if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          HandleConsumerError(msg);
+        } else if (!stop_fetching_.load()) {
+          // A record fetched before a backpressure pause is still routed (bounded overshoot):
+          // dropping it would skip it for good once consumption resumes.
+          HandleRecord(msg);
+        }
+        rd_kafka_message_destroy(msg);
       }
-      rd_kafka_message_destroy(msg);
     }
     ServeAsyncCommit();
     if (std::chrono::steady_clock::now() >= next_commit_) {
@@ -280,15 +290,28 @@ void KafkaIngress::Impl::Run() {
   }
 }
 
+// Backpressure in two steps. A short stall only stops polling (holding_): cheap, and nothing
+// prefetched is thrown away. A stall longer than kHoldLimit pauses the partitions instead, so the
+// consumer can poll again (group membership, rebalances) without fetching; pausing purges
+// librdkafka's prefetched records, which then cost a refetch, hence not the first step.
 void KafkaIngress::Impl::UpdatePause() {
   if (stop_fetching_.load()) {
+    holding_ = false;
     if (!paused_) SetPaused(true);
     return;
   }
-  if (!paused_ && ctx_.flow->ShouldPause()) {
+  auto now = std::chrono::steady_clock::now();
+  if (!paused_ && !holding_ && ctx_.flow->ShouldPause()) {
+    holding_ = true;
+    holding_since_ = now;
+    paused_gauge_->Set(1);
+  } else if ((paused_ || holding_) && ctx_.flow->ShouldResume()) {
+    holding_ = false;
+    if (paused_) SetPaused(false);
+    paused_gauge_->Set(0);
+  } else if (holding_ && now - holding_since_ >= kHoldLimit) {
+    holding_ = false;
     SetPaused(true);
-  } else if (paused_ && ctx_.flow->ShouldResume()) {
-    SetPaused(false);
   }
 }
 
