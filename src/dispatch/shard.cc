@@ -60,7 +60,8 @@ std::string ReasonKind(const std::string& reason) {
 
 }  // namespace
 
-Shard::Shard(ShardDeps deps) : deps_(std::move(deps)), delay_timer_(io_) {
+Shard::Shard(ShardDeps deps)
+    : deps_(std::move(deps)), delay_timer_(io_), cleanup_timer_(io_) {
   if (!deps_.options.now_ms) {
     deps_.options.now_ms = [] {
       return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -109,9 +110,11 @@ Status Shard::Start() {
 void Shard::Stop() {
   if (!thread_.joinable()) return;
   boost::asio::post(io_, [this] {
+    CleanupFired();  // the worker closed its last epoch before stopping shards
     stopping_ = true;
     for (auto& [endpoint, invoker] : invokers_) invoker->Shutdown();
     delay_timer_.cancel();
+    cleanup_timer_.cancel();
     for (auto& [addr, box] : mailboxes_) {
       if (box->retry_timer) box->retry_timer->cancel();
     }
@@ -593,28 +596,80 @@ void Shard::ArmDelayTimer() {
   });
 }
 
+// A fired message is routed at once, but its record stays in RocksDB (rewritten without its
+// token, which is free again) until the message's epoch is complete, i.e. the message and all
+// it caused are processed. A crash before then fires it again after restart: at-least-once,
+// like ingress records.
 void Shard::FireDueDelayed() {
   if (stopping_) return;
   const int64_t now = Now();
   auto batch = deps_.state->NewWriteBatch();
-  std::vector<DelayedRecord> due;
-  while (!delayed_.empty() && delayed_.begin()->first.fire_at_ms <= now && due.size() < 4096) {
-    auto node = delayed_.extract(delayed_.begin());
-    batch->DeleteDelayed(node.key().kg, node.mapped());
-    due.push_back(std::move(node.mapped()));
+  std::vector<std::pair<DelayedKey, DelayedRecord>> due;
+  for (auto it = delayed_.begin();
+       it != delayed_.end() && it->first.fire_at_ms <= now && due.size() < 4096; ++it) {
+    DelayedRecord kept = it->second;
+    if (!kept.cancellation_token.empty()) {
+      batch->DeleteDelayed(it->first.kg, kept);  // record and token index
+      kept.cancellation_token.clear();
+      batch->PutDelayed(it->first.kg, kept);     // the record again, without a token
+    }
+    due.emplace_back(it->first, std::move(kept));
   }
   if (!due.empty()) {
-    Status st = deps_.state->Commit(*batch);
-    if (!st.ok()) spdlog::error("shard {}: removing fired delayed messages: {}", deps_.index, st.ToString());
+    if (!batch->empty()) {
+      Status st = deps_.state->Commit(*batch);
+      if (!st.ok()) {
+        // Nothing routed: the messages stay pending and are tried again shortly.
+        spdlog::error("shard {}: firing delayed messages: {}", deps_.index, st.ToString());
+        delay_timer_at_ = 0;
+        delay_timer_.expires_after(std::chrono::milliseconds(100));
+        delay_timer_.async_wait([this](const boost::system::error_code& ec) {
+          if (!ec) FireDueDelayed();
+        });
+        return;
+      }
+    }
     pending_delayed_.fetch_sub(static_cast<int64_t>(due.size()), std::memory_order_relaxed);
-    for (auto& rec : due) {
+    for (auto& [key, rec] : due) {
+      delayed_.erase(key);
       uint64_t epoch = deps_.progress->Pin(1);
       deps_.flow->Add(1);
-      deps_.router->Route(Envelope{std::move(rec.target), std::move(rec.sender),
-                                   std::move(rec.argument), epoch});
+      deps_.router->Route(Envelope{rec.target, rec.sender, rec.argument, epoch});
+      fired_.push_back({epoch, key, std::move(rec)});
     }
+    ScheduleFiredCleanup();
   }
   ArmDelayTimer();
 }
 
+void Shard::ScheduleFiredCleanup() {
+  if (cleanup_armed_ || fired_.empty() || stopping_) return;
+  cleanup_armed_ = true;
+  cleanup_timer_.expires_after(std::chrono::milliseconds(200));
+  cleanup_timer_.async_wait([this](const boost::system::error_code& ec) {
+    cleanup_armed_ = false;
+    if (ec) return;
+    CleanupFired();
+    ScheduleFiredCleanup();
+  });
+}
+
+void Shard::CleanupFired() {
+  int64_t complete = deps_.progress->CompletedThrough();
+  auto batch = deps_.state->NewWriteBatch();
+  size_t n = 0;
+  // Epochs from Pin never decrease, so fired_ is ordered by epoch.
+  while (n < fired_.size() && static_cast<int64_t>(fired_[n].epoch) <= complete) {
+    batch->DeleteDelayed(fired_[n].key.kg, fired_[n].record);
+    ++n;
+  }
+  if (n == 0) return;
+  Status st = deps_.state->Commit(*batch);
+  if (!st.ok()) {
+    spdlog::warn("shard {}: removing processed delayed messages: {} (retrying)", deps_.index,
+                 st.ToString());
+    return;
+  }
+  fired_.erase(fired_.begin(), fired_.begin() + static_cast<std::ptrdiff_t>(n));
+}
 }  // namespace eddy

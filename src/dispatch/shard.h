@@ -113,6 +113,8 @@ class Shard {
   // Delayed messages: an in-memory index of this shard's pending ones, ordered by fire time.
   void ArmDelayTimer();
   void FireDueDelayed();
+  void ScheduleFiredCleanup();
+  void CleanupFired();
 
   int64_t Now() const { return deps_.options.now_ms(); }
 
@@ -137,7 +139,16 @@ class Shard {
     auto operator<=>(const DelayedKey&) const = default;
   };
   std::map<DelayedKey, DelayedRecord> delayed_;
+  // Fired messages whose records stay stored until their epoch completes.
+  struct Fired {
+    uint64_t epoch;
+    DelayedKey key;
+    DelayedRecord record;  // as stored: without token
+  };
+  std::deque<Fired> fired_;
   boost::asio::steady_timer delay_timer_;
+  boost::asio::steady_timer cleanup_timer_;
+  bool cleanup_armed_ = false;
   int64_t delay_timer_at_ = 0;
   uint64_t next_sequence_ = 1;
   std::atomic<int64_t> pending_delayed_{0};

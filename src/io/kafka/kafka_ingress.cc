@@ -30,6 +30,7 @@ using Offsets = std::map<TopicPartition, int64_t>;
 // Backpressure: how often a holding ingress checks FlowControl, and how long it may hold
 // before pausing its partitions (well below max.poll.interval.ms).
 constexpr int kHoldPollMs = 1;
+constexpr int kCommittedLookupTimeoutMs = 10000;
 constexpr std::chrono::milliseconds kHoldLimit{5000};
 constexpr int kPollTimeoutMs = 100;
 constexpr auto kCommitInterval = std::chrono::seconds(1);
@@ -107,7 +108,6 @@ class KafkaIngress::Impl {
   bool paused_ = false;   // partitions paused (long backpressure or drain)
   bool holding_ = false;  // not polling (short backpressure)
   std::chrono::steady_clock::time_point holding_since_;
-  std::set<TopicPartition> seen_;  // partitions assigned before: they resume from commits
   rd_kafka_queue_t* commit_queue_ = nullptr;
   bool async_commit_in_flight_ = false;
   Offsets async_commit_offsets_;
@@ -472,13 +472,28 @@ void KafkaIngress::Impl::UpdateAssignedGauge() {
 void KafkaIngress::Impl::ApplyStartPositions(rd_kafka_topic_partition_list_t* parts) {
   using Kind = kafka::StartOffset::Kind;
   PartitionList by_time(rd_kafka_topic_partition_list_new(0));
+  // Committed offsets are Eddy's progress (only fully processed records are committed), so they
+  // win over the startup position, as a Flink job restored from a checkpoint ignores its
+  // startup mode. The startup position applies to partitions the group never committed.
+  PartitionList committed(rd_kafka_topic_partition_list_copy(parts));
+  rd_kafka_resp_err_t committed_err =
+      rd_kafka_committed(rk_, committed.get(), kCommittedLookupTimeoutMs);
+  if (committed_err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    spdlog::warn("kafka ingress {}: reading committed offsets: {}; resuming from them where "
+                 "they exist, else from auto.offset.reset",
+                 spec_.id, rd_kafka_err2str(committed_err));
+  }
   for (int i = 0; i < parts->cnt; ++i) {
     rd_kafka_topic_partition_t& p = parts->elems[i];
     TopicPartition tp{p.topic, p.partition};
-    // The startup position applies once per partition and process; after a rebalance a
-    // partition continues from the group's committed offset like any Kafka consumer.
-    if (!seen_.insert(tp).second) {
-      p.offset = RD_KAFKA_OFFSET_INVALID;
+    if (committed_err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      p.offset = RD_KAFKA_OFFSET_INVALID;  // librdkafka: committed offset, else auto.offset.reset
+      continue;
+    }
+    const rd_kafka_topic_partition_t* c =
+        rd_kafka_topic_partition_list_find(committed.get(), p.topic, p.partition);
+    if (c != nullptr && c->err == RD_KAFKA_RESP_ERR_NO_ERROR && c->offset >= 0) {
+      p.offset = c->offset;
       continue;
     }
     kafka::StartOffset start = kafka::StartupOffsetFor(spec_, tp.first, tp.second);

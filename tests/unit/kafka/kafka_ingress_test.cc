@@ -289,7 +289,15 @@ TEST_F(KafkaIngressTest, StartupPositions) {
   Status st = CommitOffsets(broker_->bootstrap(), group.consumer_group_id, "in", {{0, 1}});
   ASSERT_TRUE(st.ok()) << st.ToString();
 
+  // Committed offsets are progress: they win over the startup position (here "earliest") for
+  // the partitions they cover; the others start at the startup position.
+  KafkaIngressSpec resumed = Spec("in", {kA}, "earliest");
+  resumed.consumer_group_id += "-resumed";
+  st = CommitOffsets(broker_->bootstrap(), resumed.consumer_group_id, "in", {{0, 2}});
+  ASSERT_TRUE(st.ok()) << st.ToString();
+
   Harness latest(Spec("in", {kA}, "latest"), nullptr, /*with_metrics=*/false);
+  Harness from_resumed(resumed);
   Harness from_specific(specific);
   Harness from_specific_latest(specific_latest);
   Harness from_group(group);
@@ -301,6 +309,8 @@ TEST_F(KafkaIngressTest, StartupPositions) {
   EXPECT_THAT(from_specific.Values(), UnorderedElementsAre("p0-2", "p1-0", "p1-1"));
   EXPECT_THAT(from_specific_latest.Values(), UnorderedElementsAre("p0-2"));
   EXPECT_THAT(from_group.Values(), UnorderedElementsAre("p0-1", "p0-2", "p1-0", "p1-1"));
+  EXPECT_TRUE(from_resumed.WaitForExactly(3));
+  EXPECT_THAT(from_resumed.Values(), UnorderedElementsAre("p0-2", "p1-0", "p1-1"));
   // "latest" skips what exists. A record produced before its end offset is looked up could be
   // skipped too, so keep producing probes until one arrives.
   ASSERT_TRUE(WaitFor([&] {
