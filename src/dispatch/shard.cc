@@ -346,10 +346,10 @@ Status Shard::ApplyResponse(Mailbox& box, const InvocationResponse& response) {
     if (it == deps_.egresses->end()) {
       return InvalidArgument("unknown egress '" + e.egress_namespace + "/" + e.egress_type + "'");
     }
-    if (e.argument.type_name != types::kKafkaProducerRecord) {
+    Status valid = it->second->Validate(e.argument);
+    if (!valid.ok()) {
       return InvalidArgument("egress '" + e.egress_namespace + "/" + e.egress_type +
-                             "' expects typename " + std::string(types::kKafkaProducerRecord) +
-                             ", got '" + e.argument.type_name + "'");
+                             "' refused the record: " + valid.message());
     }
   }
 
@@ -575,8 +575,11 @@ void Shard::DeadLetterEnvelope(const Envelope& env, const std::string& reason) {
                     env.argument.type_name};
   Status st = deps_.dead_letter->Send(letter, env.epoch);
   if (!st.ok()) {
-    spdlog::error("message to {} ({}) could not be dead-lettered: {}", env.target.ToString(),
-                  reason, st.ToString());
+    // Keep a count on the epoch for good, so the ingress records behind this message are not
+    // committed (they are read again after a restart) rather than silently skipped.
+    deps_.progress->Acquire(env.epoch);
+    spdlog::error("message to {} ({}) could not be dead-lettered: {}; its epoch stays open",
+                  env.target.ToString(), reason, st.ToString());
   } else {
     spdlog::warn("message to {} sent to the dead-letter topic ({})", env.target.ToString(),
                  reason);

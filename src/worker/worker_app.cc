@@ -180,6 +180,13 @@ Status WorkerApp::Drain(std::chrono::milliseconds drain_timeout) {
       result = st;
     }
   }
+  if (p.dead_letter) {
+    Status st = p.dead_letter->Flush(std::chrono::seconds(10));
+    if (!st.ok()) {
+      spdlog::error("dead-letter flush: {}", st.ToString());
+      result = st;
+    }
+  }
   p.progress.CloseEpoch();  // so that the work finished above counts as complete
   for (auto& ingress : p.ingresses) ingress->Stop();
   p.ingresses.clear();

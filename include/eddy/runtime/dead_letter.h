@@ -3,6 +3,7 @@
 // records without a key, and (with failure_policy: dead-letter) messages whose function kept
 // failing for its whole call budget. Thread-safe. Every call is logged and counted by the caller.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -22,8 +23,11 @@ struct DeadLetter {
 class DeadLetterSink {
  public:
   virtual ~DeadLetterSink() = default;
-  // Keeps a ProgressTracker count on epoch until the record is acknowledged.
+  // Keeps a ProgressTracker count on epoch until the record is acknowledged (and for good if
+  // it definitively fails, like Egress).
   virtual Status Send(const DeadLetter& letter, uint64_t epoch) = 0;
+  // Waits until everything sent so far is acknowledged, or the timeout passes.
+  virtual Status Flush(std::chrono::milliseconds timeout) = 0;
 };
 
 using DeadLetterSinkPtr = std::unique_ptr<DeadLetterSink>;

@@ -23,7 +23,19 @@ class KafkaEgress final : public Egress {
   KafkaEgress(std::string id, std::unique_ptr<ProducerCore> core)
       : id_(std::move(id)), core_(std::move(core)) {}
 
+  Status Validate(const TypedValue& value) const override { return Parse(value).status(); }
+
   Status Send(const TypedValue& value, uint64_t epoch) override {
+    auto record = Parse(value);
+    if (!record.ok()) return record.status();
+    return core_->Produce(
+        OutgoingRecord{record->topic(), record->key(), record->value_bytes(), {}}, epoch);
+  }
+
+  Status Flush(std::chrono::milliseconds timeout) override { return core_->Flush(timeout); }
+
+ private:
+  Result<io::statefun::sdk::egress::KafkaProducerRecord> Parse(const TypedValue& value) const {
     if (value.type_name != types::kKafkaProducerRecord) {
       return InvalidArgument("kafka egress " + id_ + " accepts only " +
                              std::string(types::kKafkaProducerRecord) + ", got '" +
@@ -36,13 +48,9 @@ class KafkaEgress final : public Egress {
     if (record.topic().empty()) {
       return InvalidArgument("kafka egress " + id_ + ": KafkaProducerRecord without topic");
     }
-    return core_->Produce(OutgoingRecord{record.topic(), record.key(), record.value_bytes(), {}},
-                          epoch);
+    return record;
   }
 
-  Status Flush(std::chrono::milliseconds timeout) override { return core_->Flush(timeout); }
-
- private:
   std::string id_;
   std::unique_ptr<ProducerCore> core_;
 };
@@ -61,6 +69,8 @@ class KafkaDeadLetterSink final : public DeadLetterSink {
                                           {"eddy-value-type", letter.value_type}}},
                           epoch);
   }
+
+  Status Flush(std::chrono::milliseconds timeout) override { return core_->Flush(timeout); }
 
  private:
   std::string topic_;

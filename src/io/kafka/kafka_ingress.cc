@@ -67,7 +67,16 @@ class KafkaIngress::Impl {
 
   Status Init();
   Status Start();
-  void StopFetching() { stop_fetching_.store(true); }
+  // Returns once the consumer thread has seen the request, so no record is being routed any
+  // more (the drain that follows may trust FlowControl's count).
+  void StopFetching() {
+    stop_fetching_.store(true);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (running_.load() && !fetching_stopped_.load() &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
   Status CommitCompleted(std::chrono::milliseconds timeout);
   void Stop();
   std::vector<PartitionPosition> Positions() const;
@@ -102,6 +111,8 @@ class KafkaIngress::Impl {
   bool stopped_ = false;  // guarded by lifecycle_mu_
   std::mutex lifecycle_mu_;
   std::atomic<bool> stop_fetching_{false};
+  std::atomic<bool> fetching_stopped_{false};  // the consumer thread acknowledged stop_fetching_
+  std::atomic<bool> running_{false};           // the consumer thread is in Run()
   std::atomic<bool> stop_{false};
 
   // Consumer-thread state.
@@ -262,9 +273,11 @@ void KafkaIngress::Impl::Subscribe() {
 }
 
 void KafkaIngress::Impl::Run() {
+  running_.store(true);
   Subscribe();
   while (!stop_.load()) {
     UpdatePause();
+    if (stop_fetching_.load()) fetching_stopped_.store(true);
     if (holding_) {
       // Backpressure, first step: simply stop polling. Prefetched records stay in librdkafka's
       // queue and flow again the moment the shards have drained.
@@ -288,6 +301,7 @@ void KafkaIngress::Impl::Run() {
       next_commit_ = std::chrono::steady_clock::now() + kCommitInterval;
     }
   }
+  running_.store(false);
 }
 
 // Backpressure in two steps. A short stall only stops polling (holding_): cheap, and nothing

@@ -61,7 +61,8 @@ ProducerCore::~ProducerCore() {
     int left = rd_kafka_outq_len(rk_);
     spdlog::error("kafka {}: {} records not acknowledged within {} ms at shutdown; failing them",
                   options_.name, left, options_.close_timeout.count());
-    // Purged records get a delivery report with ERR__PURGE_*, which releases their counts.
+    // Purged records get a delivery report with ERR__PURGE_*; like any failure they keep their
+    // counts, so nothing after them is committed.
     rd_kafka_purge(rk_, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_flush(rk_, 1000);
   }
@@ -74,12 +75,15 @@ void ProducerCore::PollLoop() {
 
 void ProducerCore::OnDelivery(rd_kafka_s* rk, const rd_kafka_message_s* msg, void* opaque) {
   auto* self = static_cast<ProducerCore*>(opaque);
-  // Release first: whoever sees the counters move may rely on the count being gone.
-  self->progress_->Release(OpaqueToEpoch(msg->_private));
   if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    self->progress_->Release(OpaqueToEpoch(msg->_private));
     self->options_.delivered->Inc();
     return;
   }
+  // A record that definitively failed (librdkafka retried until message.timeout.ms) keeps its
+  // count: its epoch never completes, so the ingress records it came from stay uncommitted and
+  // are read again after a restart rather than being skipped. Ingress commits stall meanwhile,
+  // which the error counter and the log make visible.
   self->options_.failed->Inc();
   uint64_t suppressed = 0;
   if (self->error_log_.Allow(&suppressed)) {

@@ -71,6 +71,10 @@ class ScriptedInvoker : public Invoker {
 
 class RecordingEgress : public Egress {
  public:
+  Status Validate(const TypedValue& value) const override {
+    if (value.type_name != types::kKafkaProducerRecord) return InvalidArgument("not a record");
+    return Status::Ok();
+  }
   Status Send(const TypedValue& value, uint64_t) override {
     std::lock_guard lock(mu);
     sent.push_back(value);
@@ -88,6 +92,7 @@ class RecordingDeadLetters : public DeadLetterSink {
     letters.push_back(letter);
     return Status::Ok();
   }
+  Status Flush(std::chrono::milliseconds) override { return Status::Ok(); }
   size_t Count() {
     std::lock_guard lock(mu);
     return letters.size();

@@ -59,6 +59,7 @@ class RecordingDeadLetterSink : public DeadLetterSink {
     epochs_.push_back(epoch);
     return Status::Ok();
   }
+  Status Flush(std::chrono::milliseconds) override { return Status::Ok(); }
   std::vector<DeadLetter> Letters() const {
     std::lock_guard<std::mutex> lock(mu_);
     return letters_;
