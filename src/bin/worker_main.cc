@@ -30,7 +30,8 @@ functions with their state (kept in RocksDB under state_dir), and writes the Kaf
 
 Options:
   --module FILE      the StateFun module.yaml (kinds io.statefun.endpoints.v2/http, .v1/http,
-                     io.statefun.kafka.v1/ingress, io.statefun.kafka.v1/egress)
+                     io.statefun.kafka.v1/ingress, io.statefun.kafka.v1/egress, and Eddy's
+                     io.eddy.generator.v1/ingress)
   --config FILE      worker settings (YAML; see config/worker.example.yaml)
   --set KEY=VALUE    override one worker setting, e.g. --set admin_port=0 (repeatable,
                      applied after --config)
@@ -129,8 +130,10 @@ int main(int argc, char** argv) {
     return kExitInvalidConfig;
   }
   if (args.validate) {
-    std::printf("%s: OK (%zu endpoints, %zu ingresses, %zu egresses)\n", args.module.c_str(),
-                module->http_endpoints.size(), module->kafka_ingresses.size(),
+    std::printf("%s: OK (%zu endpoints, %zu Kafka ingresses, %zu generator ingresses, "
+                "%zu egresses)\n",
+                args.module.c_str(), module->http_endpoints.size(),
+                module->kafka_ingresses.size(), module->generator_ingresses.size(),
                 module->kafka_egresses.size());
     return kExitOk;
   }

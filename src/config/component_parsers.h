@@ -17,6 +17,8 @@ inline constexpr std::string_view kHttpEndpointV2Kind = "io.statefun.endpoints.v
 inline constexpr std::string_view kHttpEndpointV1Kind = "io.statefun.endpoints.v1/http";
 inline constexpr std::string_view kKafkaIngressKind = "io.statefun.kafka.v1/ingress";
 inline constexpr std::string_view kKafkaEgressKind = "io.statefun.kafka.v1/egress";
+// Eddy's own kinds (io.eddy.*), never StateFun's.
+inline constexpr std::string_view kGeneratorIngressKind = "io.eddy.generator.v1/ingress";
 inline constexpr std::string_view kAsyncTransport = "io.statefun.transports.v1/async";
 inline constexpr std::string_view kOkHttpTransport = "io.statefun.transports.v1/okhttp";
 
@@ -29,6 +31,8 @@ Result<KafkaIngressSpec> ParseKafkaIngress(const Field& spec, const Field& id,
                                            const SourceLocation& location);
 Result<KafkaEgressSpec> ParseKafkaEgress(const Field& spec, const Field& id,
                                          const SourceLocation& location);
+Result<GeneratorIngressSpec> ParseGeneratorIngress(const Field& spec, const Field& id,
+                                                   const SourceLocation& location);
 
 // "yyyy-MM-dd HH:mm:ss.SSS Z" (e.g. "2020-02-01 04:15:00.000 -0700") -> epoch milliseconds.
 Result<int64_t> ParseStartupDate(const std::string& text);

@@ -1,7 +1,8 @@
 // LoadModuleFile / LoadModuleString: reads the YAML stream, tells the multi-document kind/spec
 // format from the legacy single-root `version: "3.0"` format, dispatches every component to its
 // parser (component_parsers.h) and runs the cross-document checks (one endpoint per function
-// type or namespace wildcard, unique ingress and egress ids). yaml-cpp exceptions stop here.
+// type or namespace wildcard, ingress ids unique across all ingress kinds, unique egress ids).
+// yaml-cpp exceptions stop here.
 
 #include <algorithm>
 #include <cctype>
@@ -43,12 +44,14 @@ class ModuleBuilder {
   }
 
   Status AddIngress(KafkaIngressSpec ingress, const Field& id) {
-    auto [it, inserted] = ingress_ids_.emplace(ingress.id, ingress.location);
-    if (!inserted) {
-      return id.Error("ingress id '" + ingress.id + "' is already used by the ingress in " +
-                      Describe(it->second));
-    }
+    EDDY_RETURN_IF_ERROR(ClaimIngressId(ingress.id, ingress.location, id));
     module_.kafka_ingresses.push_back(std::move(ingress));
+    return Status::Ok();
+  }
+
+  Status AddIngress(GeneratorIngressSpec ingress, const Field& id) {
+    EDDY_RETURN_IF_ERROR(ClaimIngressId(ingress.id, ingress.location, id));
+    module_.generator_ingresses.push_back(std::move(ingress));
     return Status::Ok();
   }
 
@@ -65,6 +68,17 @@ class ModuleBuilder {
   ModuleSpec Take() { return std::move(module_); }
 
  private:
+  // Ingress ids are unique across every ingress kind (Kafka and generator).
+  Status ClaimIngressId(const std::string& ingress_id, const SourceLocation& location,
+                        const Field& id) {
+    auto [it, inserted] = ingress_ids_.emplace(ingress_id, location);
+    if (!inserted) {
+      return id.Error("ingress id '" + ingress_id + "' is already used by the ingress in " +
+                      Describe(it->second));
+    }
+    return Status::Ok();
+  }
+
   ModuleSpec module_;
   std::map<std::string, SourceLocation> bindings_;
   std::map<std::string, SourceLocation> ingress_ids_;
@@ -87,6 +101,11 @@ Status AddComponent(const std::string& kind, const Field& kind_field, const Fiel
     CONFIG_ASSIGN_OR_RETURN(KafkaEgressSpec egress, ParseKafkaEgress(spec, id, location));
     return builder.AddEgress(std::move(egress), id);
   }
+  if (kind == kGeneratorIngressKind) {
+    CONFIG_ASSIGN_OR_RETURN(GeneratorIngressSpec ingress,
+                            ParseGeneratorIngress(spec, id, location));
+    return builder.AddIngress(std::move(ingress), id);
+  }
   std::string hint = kind.rfind("io.statefun.kinesis", 0) == 0
                          ? "Eddy does not support Kinesis I/O; "
                          : "";
@@ -94,7 +113,8 @@ Status AddComponent(const std::string& kind, const Field& kind_field, const Fiel
                           std::string(kHttpEndpointV2Kind) + ", " +
                           std::string(kHttpEndpointV1Kind) + ", " +
                           std::string(kKafkaIngressKind) + ", " +
-                          std::string(kKafkaEgressKind) + ")");
+                          std::string(kKafkaEgressKind) + ", " +
+                          std::string(kGeneratorIngressKind) + ")");
 }
 
 // The legacy format names kinds differently (StateFun's LegacyRemoteModuleV30 conversions).

@@ -8,6 +8,7 @@
 #include "dispatch/shard.h"
 #include "eddy/admin/admin_server.h"
 #include "eddy/invoker/http_invoker.h"
+#include "eddy/io/generator.h"
 #include "eddy/io/kafka.h"
 #include "eddy/metrics/metrics.h"
 #include "eddy/runtime/flow_control.h"
@@ -29,6 +30,7 @@ struct WorkerApp::Parts {
   std::vector<std::unique_ptr<Shard>> shards;
   std::unique_ptr<LocalRouter> router;
   std::vector<std::unique_ptr<KafkaIngress>> ingresses;
+  std::vector<std::unique_ptr<GeneratorIngress>> generators;
   std::unique_ptr<AdminServer> admin;
   std::atomic<bool> ready{false};
   Gauge* buffered_gauge = nullptr;
@@ -136,11 +138,22 @@ Status WorkerApp::Start() {
     EDDY_RETURN_IF_ERROR(ingress.value()->Start());
     p.ingresses.push_back(std::move(ingress).value());
   }
+  for (const auto& spec : module_.generator_ingresses) {
+    IngressContext ctx{p.router.get(), p.flow.get(), &p.progress, &p.metrics,
+                       p.dead_letter.get()};
+    auto generator = GeneratorIngress::Create(spec, ctx);
+    if (!generator.ok()) {
+      return InvalidArgument("ingress " + spec.id + ": " + generator.status().message());
+    }
+    EDDY_RETURN_IF_ERROR(generator.value()->Start());
+    p.generators.push_back(std::move(generator).value());
+  }
   started_ = true;
   last_epoch_close_ = std::chrono::steady_clock::now();
   p.ready = true;
   spdlog::info("worker ready: {} endpoints, {} ingresses, {} egresses",
-               module_.http_endpoints.size(), module_.kafka_ingresses.size(),
+               module_.http_endpoints.size(),
+               module_.kafka_ingresses.size() + module_.generator_ingresses.size(),
                module_.kafka_egresses.size());
   return Status::Ok();
 }
@@ -163,6 +176,7 @@ Status WorkerApp::Drain(std::chrono::milliseconds drain_timeout) {
   spdlog::info("draining: ingestion stopped, waiting for {} buffered messages",
                p.flow ? p.flow->Buffered() : 0);
   for (auto& ingress : p.ingresses) ingress->StopFetching();
+  for (auto& generator : p.generators) generator->StopFetching();
   auto deadline = std::chrono::steady_clock::now() + drain_timeout;
   while (p.flow && p.flow->Buffered() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -190,6 +204,8 @@ Status WorkerApp::Drain(std::chrono::milliseconds drain_timeout) {
   p.progress.CloseEpoch();  // so that the work finished above counts as complete
   for (auto& ingress : p.ingresses) ingress->Stop();
   p.ingresses.clear();
+  for (auto& generator : p.generators) generator->Stop();
+  p.generators.clear();
   for (auto& shard : p.shards) shard->Stop();
   p.shards.clear();
   if (p.state) {

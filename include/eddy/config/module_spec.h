@@ -96,10 +96,28 @@ struct KafkaEgressSpec {
   KafkaProperties properties;
 };
 
+// io.eddy.generator.v1/ingress (an Eddy kind, not StateFun's): synthetic records for benchmarks
+// and demos, like Flink's datagen source. Record n (0-based) goes to every target with id
+// "<key>" (round-robin: n mod keys; random: seeded PRNG) and the value n.
+struct GeneratorIngressSpec {
+  SourceLocation location;
+  std::string id;                     // "ns/name", unique among all ingresses
+  std::vector<FunctionType> targets;  // non-empty
+  int64_t keys = 1000;                // distinct ids "0".."keys-1", >= 1
+  int64_t rate = 0;                   // records per second; 0 = as fast as backpressure allows
+  int64_t count = 0;                  // records in total, then stop; 0 = unbounded
+  // io.statefun.types/long: the value is the built-in long (types::Long); any other typename:
+  // the decimal sequence number as UTF-8 bytes.
+  std::string value_type = "io.statefun.types/long";
+  std::string key_order = "round-robin";  // round-robin | random
+  uint64_t seed = 1;                      // PRNG seed for key_order random
+};
+
 struct ModuleSpec {
   std::vector<HttpEndpointSpec> http_endpoints;
   std::vector<KafkaIngressSpec> kafka_ingresses;
   std::vector<KafkaEgressSpec> kafka_egresses;
+  std::vector<GeneratorIngressSpec> generator_ingresses;
 
   // The endpoint serving a type: an exact binding wins over a namespace wildcard. nullptr if none.
   const HttpEndpointSpec* FindEndpoint(const FunctionType& type) const;

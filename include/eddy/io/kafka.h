@@ -17,6 +17,7 @@
 #include "eddy/config/module_spec.h"
 #include "eddy/runtime/dead_letter.h"
 #include "eddy/runtime/egress.h"
+#include "eddy/runtime/ingress_context.h"  // IngressContext, shared by every ingress
 
 namespace eddy {
 
@@ -24,16 +25,6 @@ class Router;
 class FlowControl;
 class ProgressTracker;
 class MetricsRegistry;
-
-// What an ingress needs from the runtime. router, flow and progress are required and must
-// outlive the ingress; metrics and dead_letter may be null.
-struct IngressContext {
-  Router* router = nullptr;
-  FlowControl* flow = nullptr;
-  ProgressTracker* progress = nullptr;
-  MetricsRegistry* metrics = nullptr;
-  DeadLetterSink* dead_letter = nullptr;
-};
 
 struct PartitionPosition {
   std::string topic;
