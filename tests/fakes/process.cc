@@ -96,6 +96,31 @@ std::string ChildProcess::Log() const {
   return ss.str();
 }
 
+Result<ChildProcess> StartReadyWorker(const std::string& module, const std::string& state_dir,
+                                      uint16_t admin_port,
+                                      const std::vector<std::string>& overrides,
+                                      const std::string& log_path,
+                                      std::chrono::milliseconds timeout) {
+  std::vector<std::string> argv = {BuildBinary("eddy-worker"), "--module", module,
+                                   "--set", "state_dir=" + state_dir,
+                                   "--set", "admin_port=" + std::to_string(admin_port)};
+  for (const auto& o : overrides) {
+    argv.push_back("--set");
+    argv.push_back(o);
+  }
+  auto worker = ChildProcess::Spawn(argv, log_path);
+  if (!worker.ok()) return worker.status();
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (HttpGet(admin_port, "/readyz").find(" 200 ") == std::string::npos) {
+    if (!worker->Running()) return Internal("worker exited during startup:\n" + worker->Log());
+    if (std::chrono::steady_clock::now() > deadline) {
+      return DeadlineExceeded("worker never became ready:\n" + worker->Log());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return worker;
+}
+
 std::string BuildBinary(const std::string& name) {
   const char* dir = std::getenv("EDDY_BUILD_DIR");
   return std::string(dir ? dir : ".") + "/bin/" + name;

@@ -36,6 +36,15 @@ class ChildProcess {
   std::string log_path_;
 };
 
+// Starts $EDDY_BUILD_DIR/bin/eddy-worker with --module and one --set per override (plus
+// state_dir and admin_port), and waits until its /readyz answers 200. Fails, with the worker's
+// log in the message, when it exits or is not ready within the timeout.
+Result<ChildProcess> StartReadyWorker(const std::string& module, const std::string& state_dir,
+                                      uint16_t admin_port,
+                                      const std::vector<std::string>& overrides,
+                                      const std::string& log_path,
+                                      std::chrono::milliseconds timeout = std::chrono::seconds(20));
+
 // $EDDY_BUILD_DIR/bin/<name>.
 std::string BuildBinary(const std::string& name);
 // A TCP port on 127.0.0.1 that was free a moment ago.

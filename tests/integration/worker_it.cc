@@ -119,25 +119,13 @@ class WorkerIT : public ::testing::Test {
   }
 
   void StartWorker(const std::string& module, std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {testing::BuildBinary("eddy-worker"), "--module", module,
-                                     "--set", "state_dir=" + dir_ + "/state",
-                                     "--set", "admin_port=" + std::to_string(admin_port_),
-                                     "--set", "dead_letter_topic=dlq",
-                                     "--set", "commit_interval=200ms",
-                                     "--set", "shards=2"};
-    for (auto& e : extra) {
-      argv.push_back("--set");
-      argv.push_back(e);
-    }
-    auto worker = ChildProcess::Spawn(argv, dir_ + "/worker-" + std::to_string(++starts_) + ".log");
+    std::vector<std::string> overrides = {"dead_letter_topic=dlq", "commit_interval=200ms",
+                                          "shards=2"};
+    overrides.insert(overrides.end(), extra.begin(), extra.end());
+    auto worker = testing::StartReadyWorker(module, dir_ + "/state", admin_port_, overrides,
+                                            dir_ + "/worker-" + std::to_string(++starts_) + ".log");
     ASSERT_TRUE(worker.ok()) << worker.status().ToString();
     worker_ = std::make_unique<ChildProcess>(std::move(worker).value());
-    auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (testing::HttpGet(admin_port_, "/readyz").find(" 200 ") == std::string::npos) {
-      ASSERT_TRUE(worker_->Running()) << "worker exited during startup:\n" << worker_->Log();
-      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "worker never became ready";
-      std::this_thread::sleep_for(20ms);
-    }
   }
 
   void Produce(std::vector<std::pair<std::optional<std::string>, std::string>> records) {
