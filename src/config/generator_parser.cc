@@ -41,13 +41,7 @@ Result<GeneratorIngressSpec> ParseGeneratorIngress(const Field& spec, const Fiel
   CONFIG_ASSIGN_OR_RETURN(FunctionType id_type, id.AsFunctionType("an ingress id"));
   gen.id = id_type.ToString();
 
-  Field targets = spec.Get("targets");
-  EDDY_RETURN_IF_ERROR(targets.RequireSequence());
-  if (targets.node().size() == 0) return targets.Error("at least one target function is required");
-  for (const Field& target : targets.Items()) {
-    CONFIG_ASSIGN_OR_RETURN(FunctionType type, target.AsFunctionType());
-    gen.targets.push_back(std::move(type));
-  }
+  CONFIG_ASSIGN_OR_RETURN(gen.targets, spec.Get("targets").AsFunctionTypeList());
 
   EDDY_RETURN_IF_ERROR(ParseOptionalInt(spec.Get("keys"), 1, kMaxInt64, gen.keys));
   EDDY_RETURN_IF_ERROR(ParseOptionalInt(spec.Get("rate"), 0, kMaxRate, gen.rate));

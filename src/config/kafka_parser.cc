@@ -79,13 +79,7 @@ Result<KafkaIngressTopic> ParseTopic(const Field& item) {
   KafkaIngressTopic topic;
   CONFIG_ASSIGN_OR_RETURN(topic.topic, item.Get("topic").AsNonEmptyString());
   CONFIG_ASSIGN_OR_RETURN(topic.value_type, ParseValueType(item.Get("valueType")));
-  Field targets = item.Get("targets");
-  EDDY_RETURN_IF_ERROR(targets.RequireSequence());
-  if (targets.node().size() == 0) return targets.Error("at least one target function is required");
-  for (const Field& target : targets.Items()) {
-    CONFIG_ASSIGN_OR_RETURN(FunctionType type, target.AsFunctionType());
-    topic.targets.push_back(std::move(type));
-  }
+  CONFIG_ASSIGN_OR_RETURN(topic.targets, item.Get("targets").AsFunctionTypeList());
   return topic;
 }
 

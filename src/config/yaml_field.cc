@@ -167,6 +167,17 @@ Result<FunctionType> Field::AsFunctionType(const std::string& what) const {
   return *type;
 }
 
+Result<std::vector<FunctionType>> Field::AsFunctionTypeList() const {
+  EDDY_RETURN_IF_ERROR(RequireSequence());
+  if (node_.size() == 0) return Error("at least one target function is required");
+  std::vector<FunctionType> out;
+  for (const Field& item : Items()) {
+    CONFIG_ASSIGN_OR_RETURN(FunctionType type, item.AsFunctionType());
+    out.push_back(std::move(type));
+  }
+  return out;
+}
+
 Result<std::string> Field::AsOneOf(std::initializer_list<const char*> allowed) const {
   std::string list;
   for (const char* a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);

@@ -63,6 +63,8 @@ class Field {
   Result<Millis> AsDuration() const;
   // "ns/name" with no '*'. `what` names the expected thing in the error ("a function type").
   Result<FunctionType> AsFunctionType(const std::string& what = "a function type") const;
+  // A non-empty sequence of function types (an ingress's `targets`).
+  Result<std::vector<FunctionType>> AsFunctionTypeList() const;
   // One of a fixed set of words (exact match), e.g. {"earliest", "latest"}.
   Result<std::string> AsOneOf(std::initializer_list<const char*> allowed) const;
 

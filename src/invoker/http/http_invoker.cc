@@ -116,6 +116,12 @@ class Core : public std::enable_shared_from_this<Core> {
   asio::io_context& io_;
   const HttpEndpointSpec spec_;
   const size_t pool_size_;
+  struct Target {
+    std::string url_text;
+    HttpUrl url;
+    std::string pool_key;
+  };
+  std::unordered_map<std::string, Target> targets_;  // by function type name
   std::unordered_map<std::string, Pool> pools_;  // by host:port
   std::unordered_set<CallPtr> calls_;            // not yet finished
   bool shut_down_ = false;
@@ -130,12 +136,22 @@ void Core::Invoke(InvocationBatch batch, Invoker::Callback done) {
   if (shut_down_) return fail(Unavailable("HTTP invoker is shut down"));
 
   auto call = std::make_shared<Call>(io_);
-  call->url_text =
-      http_invoker::ExpandUrlTemplate(spec_.url_path_template, batch.target.type.name);
-  auto url = http_invoker::ParseHttpUrl(call->url_text);
-  if (!url.ok()) return fail(url.status());
-  call->url = std::move(url).value();
-  call->pool_key = call->url.host + ":" + std::to_string(call->url.port);
+  // The URL depends only on the function type's name: expand and parse it once per name
+  // (bounded by the types this endpoint serves), not on every request.
+  auto cached = targets_.find(batch.target.type.name);
+  if (cached == targets_.end()) {
+    Target target;
+    target.url_text =
+        http_invoker::ExpandUrlTemplate(spec_.url_path_template, batch.target.type.name);
+    auto url = http_invoker::ParseHttpUrl(target.url_text);
+    if (!url.ok()) return fail(url.status());
+    target.url = std::move(url).value();
+    target.pool_key = target.url.host + ":" + std::to_string(target.url.port);
+    cached = targets_.emplace(batch.target.type.name, std::move(target)).first;
+  }
+  call->url_text = cached->second.url_text;
+  call->url = cached->second.url;
+  call->pool_key = cached->second.pool_key;
 
   std::string body = EncodeToFunction(batch);
   if (static_cast<int64_t>(body.size()) > spec_.transport.payload_max_bytes) {

@@ -130,6 +130,13 @@ InvocationResponse Modify(const std::string& state, TypedValue v) {
   return r;
 }
 
+// The reply of a function that lacks the state `name` of type `type`.
+FunctionReply Missing(const std::string& name, std::string_view type) {
+  IncompleteContext missing;
+  missing.missing_values.push_back({name, std::string(type), ExpireMode::kNone, 0});
+  return FunctionReply{missing};
+}
+
 TypedValue KafkaRecord() {
   return TypedValue{std::string(types::kKafkaProducerRecord), true, "\x1a\x01t"};
 }
@@ -318,10 +325,8 @@ TEST_F(ShardTest, IncompleteContextRegistersStatesAndResends) {
 TEST_F(ShardTest, IncompleteContextForAlreadySentStatesIsAFailure) {
   StartShard("dead-letter");
   Send(Addr("a"), types::Int(1));
-  IncompleteContext missing;
-  missing.missing_values.push_back({"s", std::string(types::kInt), ExpireMode::kNone, 0});
-  calls_.Reply(0, FunctionReply{missing});
-  calls_.Reply(1, FunctionReply{missing});  // same state again: the function is broken
+  calls_.Reply(0, Missing("s", types::kInt));
+  calls_.Reply(1, Missing("s", types::kInt));  // same state again: the function is broken
   ASSERT_TRUE(WaitFor([&] { return dead_letters_.Count() == 1; }));
   EXPECT_NE(dead_letters_.letters[0].reason.find("function-failed"), std::string::npos);
 }
@@ -330,9 +335,7 @@ TEST_F(ShardTest, IncompleteContextForAlreadySentStatesIsAFailure) {
 TEST_F(ShardTest, AppliesMessagesDelayedEgressAndState) {
   StartShard();
   Send(Addr("a"), types::Int(1));
-  IncompleteContext missing;
-  missing.missing_values.push_back({"count", std::string(types::kLong), ExpireMode::kNone, 0});
-  calls_.Reply(0, FunctionReply{missing});
+  calls_.Reply(0, Missing("count", types::kLong));
   calls_.Batch(1);
   InvocationResponse r = Modify("count", types::Long(7));
   r.outgoing_messages.push_back({Addr("b", "other"), types::String("hi")});
@@ -357,9 +360,7 @@ TEST_F(ShardTest, AppliesMessagesDelayedEgressAndState) {
 TEST_F(ShardTest, EffectsLeaveInStateFunOrder) {
   StartShard();
   Send(Addr("a"), types::Int(1));
-  IncompleteContext missing;
-  missing.missing_values.push_back({"count", std::string(types::kLong), ExpireMode::kNone, 0});
-  calls_.Reply(0, FunctionReply{missing});
+  calls_.Reply(0, Missing("count", types::kLong));
   calls_.Batch(1);
   InvocationResponse r = Modify("count", types::Long(3));
   for (int i = 0; i < 5; ++i) r.outgoing_messages.push_back({Addr("a"), types::Int(100 + i)});
@@ -383,9 +384,7 @@ TEST_F(ShardTest, EffectsLeaveInStateFunOrder) {
 TEST_F(ShardTest, ModifyWithWrongTypeIsRejectedWithoutEffects) {
   StartShard("dead-letter");
   Send(Addr("a"), types::Int(1));
-  IncompleteContext missing;
-  missing.missing_values.push_back({"count", std::string(types::kLong), ExpireMode::kNone, 0});
-  calls_.Reply(0, FunctionReply{missing});
+  calls_.Reply(0, Missing("count", types::kLong));
   InvocationResponse r = Modify("count", types::Int(7));  // registered as long
   r.egress_messages.push_back({"test", "out", KafkaRecord()});
   calls_.Reply(1, FunctionReply{r});
