@@ -21,3 +21,25 @@ function(eddy_test name)
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 60
     PROPERTIES ENVIRONMENT "EDDY_BUILD_DIR=${PROJECT_BINARY_DIR};EDDY_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
 endfunction()
+
+# eddy_export_sdk(TARGET): an executable that loads embedded function libraries. It links the
+# whole function SDK (not just the objects it uses itself) and exports its symbols (-rdynamic),
+# so a library built with eddy_function_library resolves the SDK against the process at dlopen
+# time. Libraries must not link their own SDK copy: one process, one copy of every symbol.
+function(eddy_export_sdk target)
+  set_target_properties(${target} PROPERTIES ENABLE_EXPORTS ON)
+  target_link_options(${target} PRIVATE
+    "LINKER:--whole-archive" "$<TARGET_FILE:eddy_sdk>" "LINKER:--no-whole-archive")
+  target_link_libraries(${target} PRIVATE eddy_sdk)
+endfunction()
+
+# eddy_function_library(NAME SOURCES ...): a shared library of embedded C++ functions (entry point
+# EDDY_EMBEDDED_MODULE) for io.eddy.embedded.v1/module. Default visibility on purpose: the
+# library and the worker must agree on one copy of the SDK's vague-linkage symbols (typeinfo).
+function(eddy_function_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES" ${ARGN})
+  add_library(${name} MODULE ${ARG_SOURCES})
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/include)
+  set_target_properties(${name} PROPERTIES PREFIX "lib"
+    LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/lib)
+endfunction()

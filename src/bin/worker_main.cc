@@ -130,9 +130,15 @@ int main(int argc, char** argv) {
     return kExitInvalidConfig;
   }
   if (args.validate) {
+    // Loading the embedded libraries is part of validation: a broken library fails here.
+    auto embedded = eddy::LoadEmbeddedFunctions(module.value());
+    if (!embedded.ok()) {
+      std::fprintf(stderr, "eddy-worker: %s\n", embedded.status().message().c_str());
+      return kExitInvalidConfig;
+    }
     std::printf("%s: OK (%zu endpoints, %zu Kafka ingresses, %zu generator ingresses, "
                 "%zu egresses)\n",
-                args.module.c_str(), module->http_endpoints.size(),
+                args.module.c_str(), module->endpoints.size(),
                 module->kafka_ingresses.size(), module->generator_ingresses.size(),
                 module->kafka_egresses.size());
     return kExitOk;

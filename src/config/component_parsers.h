@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/yaml_field.h"
 #include "eddy/common/status.h"
@@ -19,12 +20,29 @@ inline constexpr std::string_view kKafkaIngressKind = "io.statefun.kafka.v1/ingr
 inline constexpr std::string_view kKafkaEgressKind = "io.statefun.kafka.v1/egress";
 // Eddy's own kinds (io.eddy.*), never StateFun's.
 inline constexpr std::string_view kGeneratorIngressKind = "io.eddy.generator.v1/ingress";
+inline constexpr std::string_view kGrpcEndpointKind = "io.eddy.endpoints.v1/grpc";
+inline constexpr std::string_view kEmbeddedModuleKind = "io.eddy.embedded.v1/module";
 inline constexpr std::string_view kAsyncTransport = "io.statefun.transports.v1/async";
 inline constexpr std::string_view kOkHttpTransport = "io.statefun.transports.v1/okhttp";
 
 // `kind` is one of the two endpoint kinds.
-Result<HttpEndpointSpec> ParseHttpEndpoint(std::string_view kind, const Field& spec,
+Result<EndpointSpec> ParseHttpEndpoint(std::string_view kind, const Field& spec,
                                            const SourceLocation& location);
+
+// io.eddy.endpoints.v1/grpc.
+Result<EndpointSpec> ParseGrpcEndpoint(const Field& spec, const SourceLocation& location);
+// io.eddy.embedded.v1/module: one EndpointSpec per entry of `functions` (a list or one string);
+// `bindings` receives the field of each entry, for duplicate-binding errors.
+Result<std::vector<EndpointSpec>> ParseEmbeddedModule(const Field& spec,
+                                                      const SourceLocation& location,
+                                                      std::vector<Field>& bindings);
+
+// "ns/name" or "ns/*" (shared by every endpoint kind).
+Result<FunctionTypePattern> ParseFunctionPattern(const Field& field);
+// An optional string field into `out`.
+Status ParseOptionalString(const Field& field, std::string& out);
+// An optional duration that must be > 0 into `out`.
+Status ParsePositiveDuration(const Field& field, Millis& out);
 
 // `id` is spec.id in the kind/spec format and ingress.meta.id in the legacy format.
 Result<KafkaIngressSpec> ParseKafkaIngress(const Field& spec, const Field& id,

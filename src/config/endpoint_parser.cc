@@ -15,7 +15,9 @@ namespace {
 constexpr int64_t kMaxInt32 = std::numeric_limits<int32_t>::max();
 constexpr int64_t kMinInt32 = std::numeric_limits<int32_t>::min();
 
-Result<FunctionTypePattern> ParseFunctions(const Field& field) {
+}  // namespace
+
+Result<FunctionTypePattern> ParseFunctionPattern(const Field& field) {
   CONFIG_ASSIGN_OR_RETURN(std::string text, field.AsNonEmptyString());
   auto bad = [&] {
     return field.Error("expected a function type 'namespace/name' or a namespace wildcard "
@@ -34,6 +36,8 @@ Result<FunctionTypePattern> ParseFunctions(const Field& field) {
   }
   return pattern;
 }
+
+namespace {
 
 Status ValidateUrl(const Field& field, const std::string& url) {
   static constexpr std::string_view kSchemes[] = {"http://", "https://", "http+unix://",
@@ -63,6 +67,8 @@ Status ValidateUrl(const Field& field, const std::string& url) {
   return Status::Ok();
 }
 
+}  // namespace
+
 // A timeout that StateFun rejects when zero ("Timeout durations must be larger than 0").
 Status ParsePositiveDuration(const Field& field, Millis& out) {
   if (!field.present()) return Status::Ok();
@@ -71,6 +77,8 @@ Status ParsePositiveDuration(const Field& field, Millis& out) {
   out = d;
   return Status::Ok();
 }
+
+namespace {
 
 std::string FormatMillis(Millis d) { return std::to_string(d.count()) + "ms"; }
 
@@ -103,11 +111,15 @@ Status ParseOkHttpTimeouts(const Field& timeouts, HttpTransportSpec& out) {
   return Status::Ok();
 }
 
+}  // namespace
+
 Status ParseOptionalString(const Field& field, std::string& out) {
   if (!field.present()) return Status::Ok();
   CONFIG_ASSIGN_OR_RETURN(out, field.AsString());
   return Status::Ok();
 }
+
+namespace {
 
 // The default v2 transport: io.statefun.transports.v1/async (Netty in StateFun).
 Status ParseAsyncTransport(const Field& transport, HttpTransportSpec& out) {
@@ -158,14 +170,14 @@ Status ParseTransport(const Field& transport, HttpTransportSpec& out) {
 
 }  // namespace
 
-Result<HttpEndpointSpec> ParseHttpEndpoint(std::string_view kind, const Field& spec,
+Result<EndpointSpec> ParseHttpEndpoint(std::string_view kind, const Field& spec,
                                            const SourceLocation& location) {
   EDDY_RETURN_IF_ERROR(spec.RequireMap());
-  HttpEndpointSpec endpoint;
+  EndpointSpec endpoint;
   endpoint.location = location;
   endpoint.kind = std::string(kind);
 
-  CONFIG_ASSIGN_OR_RETURN(endpoint.functions, ParseFunctions(spec.Get("functions")));
+  CONFIG_ASSIGN_OR_RETURN(endpoint.functions, ParseFunctionPattern(spec.Get("functions")));
 
   Field url = spec.Get("urlPathTemplate");
   CONFIG_ASSIGN_OR_RETURN(endpoint.url_path_template, url.AsNonEmptyString());

@@ -30,7 +30,7 @@ std::string Describe(const SourceLocation& loc) {
 // Collects components and checks the rules that span documents as they arrive.
 class ModuleBuilder {
  public:
-  Status AddEndpoint(HttpEndpointSpec endpoint, const Field& functions) {
+  Status AddEndpoint(EndpointSpec endpoint, const Field& functions) {
     const FunctionTypePattern& f = endpoint.functions;
     std::string key = f.ns + "/" + (f.wildcard ? "*" : f.name);
     auto [it, inserted] = bindings_.emplace(key, endpoint.location);
@@ -39,7 +39,7 @@ class ModuleBuilder {
                              key + "' is already bound by the endpoint in " +
                              Describe(it->second));
     }
-    module_.http_endpoints.push_back(std::move(endpoint));
+    module_.endpoints.push_back(std::move(endpoint));
     return Status::Ok();
   }
 
@@ -90,8 +90,21 @@ Status AddComponent(const std::string& kind, const Field& kind_field, const Fiel
                     const Field& id, const SourceLocation& location, ModuleBuilder& builder) {
   using namespace config_internal;  // NOLINT: the kind constants
   if (kind == kHttpEndpointV2Kind || kind == kHttpEndpointV1Kind) {
-    CONFIG_ASSIGN_OR_RETURN(HttpEndpointSpec endpoint, ParseHttpEndpoint(kind, spec, location));
+    CONFIG_ASSIGN_OR_RETURN(EndpointSpec endpoint, ParseHttpEndpoint(kind, spec, location));
     return builder.AddEndpoint(std::move(endpoint), spec.Get("functions"));
+  }
+  if (kind == kGrpcEndpointKind) {
+    CONFIG_ASSIGN_OR_RETURN(EndpointSpec endpoint, ParseGrpcEndpoint(spec, location));
+    return builder.AddEndpoint(std::move(endpoint), spec.Get("functions"));
+  }
+  if (kind == kEmbeddedModuleKind) {
+    std::vector<Field> bindings;
+    CONFIG_ASSIGN_OR_RETURN(std::vector<EndpointSpec> endpoints,
+                            ParseEmbeddedModule(spec, location, bindings));
+    for (size_t i = 0; i < endpoints.size(); ++i) {
+      EDDY_RETURN_IF_ERROR(builder.AddEndpoint(std::move(endpoints[i]), bindings[i]));
+    }
+    return Status::Ok();
   }
   if (kind == kKafkaIngressKind) {
     CONFIG_ASSIGN_OR_RETURN(KafkaIngressSpec ingress, ParseKafkaIngress(spec, id, location));
@@ -112,6 +125,8 @@ Status AddComponent(const std::string& kind, const Field& kind_field, const Fiel
   return kind_field.Error("unsupported kind '" + kind + "' (" + hint + "supported kinds: " +
                           std::string(kHttpEndpointV2Kind) + ", " +
                           std::string(kHttpEndpointV1Kind) + ", " +
+                          std::string(kGrpcEndpointKind) + ", " +
+                          std::string(kEmbeddedModuleKind) + ", " +
                           std::string(kKafkaIngressKind) + ", " +
                           std::string(kKafkaEgressKind) + ", " +
                           std::string(kGeneratorIngressKind) + ")");

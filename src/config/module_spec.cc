@@ -4,7 +4,7 @@
 
 namespace eddy {
 
-std::string HttpEndpointSpec::UrlFor(const FunctionType& type) const {
+std::string EndpointSpec::UrlFor(const FunctionType& type) const {
   static constexpr std::string_view kPlaceholder = "{function.name}";
   std::string url;
   url.reserve(url_path_template.size() + type.name.size());
@@ -20,11 +20,23 @@ std::string HttpEndpointSpec::UrlFor(const FunctionType& type) const {
   return url;
 }
 
-const HttpEndpointSpec* ModuleSpec::FindEndpoint(const FunctionType& type) const {
+std::string EndpointSpec::Describe() const {
+  switch (protocol) {
+    case EndpointProtocol::kHttp:
+      return url_path_template;
+    case EndpointProtocol::kGrpc:
+      return "grpc:" + grpc.target;
+    case EndpointProtocol::kEmbedded:
+      return "embedded:" + (embedded.library.empty() ? std::string("<linked>") : embedded.library);
+  }
+  return url_path_template;
+}
+
+const EndpointSpec* ModuleSpec::FindEndpoint(const FunctionType& type) const {
   // An exact binding wins over a namespace wildcard, whatever the document order
   // (StateFun's PredefinedFunctionLoader looks up the specific type first).
-  const HttpEndpointSpec* wildcard = nullptr;
-  for (const HttpEndpointSpec& endpoint : http_endpoints) {
+  const EndpointSpec* wildcard = nullptr;
+  for (const EndpointSpec& endpoint : endpoints) {
     if (!endpoint.functions.Matches(type)) continue;
     if (!endpoint.functions.wildcard) return &endpoint;
     if (wildcard == nullptr) wildcard = &endpoint;

@@ -13,7 +13,7 @@ namespace eddy {
 // IncompleteInvocationContext).
 struct Shard::FunctionTypeState {
   FunctionType type;
-  const HttpEndpointSpec* endpoint = nullptr;  // nullptr: no endpoint serves this type
+  const EndpointSpec* endpoint = nullptr;  // nullptr: no endpoint serves this type
   Invoker* invoker = nullptr;
   std::optional<FunctionTypeMetrics> metrics;
   std::vector<StateSpec> specs;
@@ -80,12 +80,12 @@ Shard::~Shard() {
 
 Status Shard::Start() {
   // Invokers are created eagerly so a bad endpoint fails startup rather than the first message.
-  for (const auto& endpoint : deps_.module->http_endpoints) {
+  for (const auto& endpoint : deps_.module->endpoints) {
     auto invoker = deps_.invoker_factory(io_, endpoint);
     if (!invoker.ok()) {
       return InvalidArgument(endpoint.location.file + ": document " +
                              std::to_string(endpoint.location.document) + ": endpoint " +
-                             endpoint.url_path_template + ": " + invoker.status().message());
+                             endpoint.Describe() + ": " + invoker.status().message());
     }
     invokers_[&endpoint] = std::move(invoker).value();
   }

@@ -34,7 +34,7 @@
 namespace eddy {
 
 using InvokerFactory =
-    std::function<Result<InvokerPtr>(boost::asio::io_context&, const HttpEndpointSpec&)>;
+    std::function<Result<InvokerPtr>(boost::asio::io_context&, const EndpointSpec&)>;
 
 struct ShardOptions {
   // "retry": a batch whose call budget ran out is retried with backoff, forever, holding its
@@ -127,7 +127,7 @@ class Shard {
   bool stopping_ = false;
 
   std::unordered_map<FunctionType, std::unique_ptr<FunctionTypeState>, FunctionTypeHash> types_;
-  std::map<const HttpEndpointSpec*, InvokerPtr> invokers_;
+  std::map<const EndpointSpec*, InvokerPtr> invokers_;
   std::unordered_map<Address, std::unique_ptr<Mailbox>, AddressHash> mailboxes_;
   size_t inflight_requests_ = 0;
   std::deque<Address> ready_;  // mailboxes with messages, waiting for an in-flight slot

@@ -7,12 +7,15 @@
 #include "dispatch/local_router.h"
 #include "dispatch/shard.h"
 #include "eddy/admin/admin_server.h"
+#include "eddy/invoker/embedded_invoker.h"
+#include "eddy/invoker/grpc_invoker.h"
 #include "eddy/invoker/http_invoker.h"
 #include "eddy/io/generator.h"
 #include "eddy/io/kafka.h"
 #include "eddy/metrics/metrics.h"
 #include "eddy/runtime/flow_control.h"
 #include "eddy/runtime/progress_tracker.h"
+#include "eddy/sdk/embedded.h"
 #include "eddy/state/state_backend.h"
 
 namespace eddy {
@@ -22,6 +25,7 @@ namespace eddy {
 struct WorkerApp::Parts {
   MetricsRegistry metrics;
   std::unique_ptr<FlowControl> flow;
+  std::shared_ptr<const EmbeddedFunctions> embedded;  // loaded libraries outlive the shards
   ProgressTracker progress;
   StateBackendPtr state;
   std::vector<EgressPtr> egress_storage;
@@ -35,6 +39,14 @@ struct WorkerApp::Parts {
   std::atomic<bool> ready{false};
   Gauge* buffered_gauge = nullptr;
 };
+
+Result<std::shared_ptr<const EmbeddedFunctions>> LoadEmbeddedFunctions(const ModuleSpec& module) {
+  bool any = false;
+  for (const auto& e : module.endpoints) any = any || e.protocol == EndpointProtocol::kEmbedded;
+  if (!any) return std::shared_ptr<const EmbeddedFunctions>();
+  EDDY_RETURN_IF_ERROR(sdk::LoadLinkedModules());
+  return EmbeddedFunctions::Load(module, sdk::LinkedFunctions());
+}
 
 WorkerApp::WorkerApp(ModuleSpec module, WorkerConfig config)
     : module_(std::move(module)), config_(std::move(config)), parts_(std::make_unique<Parts>()) {}
@@ -94,6 +106,15 @@ Status WorkerApp::Start() {
     p.dead_letter = std::move(sink).value();
   }
 
+  auto embedded = LoadEmbeddedFunctions(module_);
+  if (!embedded.ok()) return embedded.status();
+  p.embedded = std::move(embedded).value();
+  if (p.embedded) {
+    for (const std::string& lib : p.embedded->Libraries()) {
+      spdlog::info("embedded functions loaded from {}", lib);
+    }
+  }
+
   uint32_t shard_count = config_.shards;
   if (shard_count == 0) shard_count = std::max(1u, std::thread::hardware_concurrency());
   shard_count = std::min(shard_count, config_.max_parallelism);
@@ -110,8 +131,16 @@ Status WorkerApp::Start() {
     deps.metrics = &p.metrics;
     deps.dead_letter = p.dead_letter.get();
     deps.egresses = &p.egresses;
-    deps.invoker_factory = [](boost::asio::io_context& io,
-                              const HttpEndpointSpec& endpoint) -> Result<InvokerPtr> {
+    deps.invoker_factory = [&p](boost::asio::io_context& io,
+                                const EndpointSpec& endpoint) -> Result<InvokerPtr> {
+      switch (endpoint.protocol) {
+        case EndpointProtocol::kGrpc:
+          return MakeGrpcInvoker(io, endpoint);
+        case EndpointProtocol::kEmbedded:
+          return MakeEmbeddedInvoker(io, endpoint, p.embedded, &p.metrics);
+        case EndpointProtocol::kHttp:
+          break;
+      }
       return MakeHttpInvoker(io, endpoint);
     };
     deps.options.failure_policy = config_.failure_policy;
@@ -152,7 +181,7 @@ Status WorkerApp::Start() {
   last_epoch_close_ = std::chrono::steady_clock::now();
   p.ready = true;
   spdlog::info("worker ready: {} endpoints, {} ingresses, {} egresses",
-               module_.http_endpoints.size(),
+               module_.endpoints.size(),
                module_.kafka_ingresses.size() + module_.generator_ingresses.size(),
                module_.kafka_egresses.size());
   return Status::Ok();

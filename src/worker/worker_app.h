@@ -18,6 +18,13 @@
 
 namespace eddy {
 
+class EmbeddedFunctions;
+
+// Loads the embedded function libraries (and functions linked into the binary) that the module's
+// io.eddy.embedded.v1/module documents name; null when there are none. Used by Start and by
+// `eddy-worker --validate`, so a library that cannot load fails validation too.
+Result<std::shared_ptr<const EmbeddedFunctions>> LoadEmbeddedFunctions(const ModuleSpec& module);
+
 class WorkerApp {
  public:
   WorkerApp(ModuleSpec module, WorkerConfig config);

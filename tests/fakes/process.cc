@@ -100,8 +100,9 @@ Result<ChildProcess> StartReadyWorker(const std::string& module, const std::stri
                                       uint16_t admin_port,
                                       const std::vector<std::string>& overrides,
                                       const std::string& log_path,
-                                      std::chrono::milliseconds timeout) {
-  std::vector<std::string> argv = {BuildBinary("eddy-worker"), "--module", module,
+                                      std::chrono::milliseconds timeout,
+                                      const std::string& binary) {
+  std::vector<std::string> argv = {BuildBinary(binary), "--module", module,
                                    "--set", "state_dir=" + state_dir,
                                    "--set", "admin_port=" + std::to_string(admin_port)};
   for (const auto& o : overrides) {

@@ -43,7 +43,8 @@ Result<ChildProcess> StartReadyWorker(const std::string& module, const std::stri
                                       uint16_t admin_port,
                                       const std::vector<std::string>& overrides,
                                       const std::string& log_path,
-                                      std::chrono::milliseconds timeout = std::chrono::seconds(20));
+                                      std::chrono::milliseconds timeout = std::chrono::seconds(20),
+                                      const std::string& binary = "eddy-worker");
 
 // $EDDY_BUILD_DIR/bin/<name>.
 std::string BuildBinary(const std::string& name);

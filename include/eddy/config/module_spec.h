@@ -48,16 +48,50 @@ struct HttpTransportSpec {
   std::string client_key_password;
 };
 
-struct HttpEndpointSpec {
+// io.eddy.endpoints.v1/grpc (an Eddy kind): the request-reply exchange as one unary gRPC call
+// per batch (service io.eddy.functions.v1.RequestReply, proto/eddy/function_service.proto).
+struct GrpcTransportSpec {
+  std::string target;  // gRPC target URI, e.g. dns:///functions:9000 or 127.0.0.1:9000
+  Millis call_timeout{60000};     // budget for one batch, retries included
+  Millis connect_timeout{10000};
+  std::string load_balancing = "round_robin";  // round_robin | pick_first
+  int64_t max_message_bytes = 33554432;
+  bool tls = false;           // true when a `tls` block is present
+  std::string trust_cacerts;  // PEM file; empty = system roots
+  std::string client_cert;    // PEM file (mTLS), with client_key
+  std::string client_key;
+  std::string authority;      // overrides the TLS/HTTP2 authority (server name), optional
+};
+
+// io.eddy.embedded.v1/module (an Eddy kind): C++ functions running inside the worker process.
+struct EmbeddedModuleSpec {
+  std::string library;  // shared library path; empty = functions linked into the worker binary
+  // Embedded handlers run on the shard thread and cannot be preempted; a batch that took longer
+  // than this is treated as a failed call (its effects discarded, like a remote timeout).
+  Millis call_timeout{60000};
+};
+
+enum class EndpointProtocol { kHttp, kGrpc, kEmbedded };
+
+// Where the functions of some types run and how to reach them. One per endpoint document; an
+// embedded module document yields one per function type it binds.
+struct EndpointSpec {
   SourceLocation location;
-  std::string kind;  // io.statefun.endpoints.v2/http or io.statefun.endpoints.v1/http
+  // io.statefun.endpoints.v2/http, io.statefun.endpoints.v1/http, io.eddy.endpoints.v1/grpc or
+  // io.eddy.embedded.v1/module.
+  std::string kind;
+  EndpointProtocol protocol = EndpointProtocol::kHttp;
   FunctionTypePattern functions;
-  std::string url_path_template;  // full URL, may contain {function.name}
+  std::string url_path_template;  // kHttp: full URL, may contain {function.name}
   int max_num_batch_requests = 1000;  // <= 0 disables the per-address limit
-  HttpTransportSpec transport;
+  HttpTransportSpec transport;    // kHttp
+  GrpcTransportSpec grpc;         // kGrpc
+  EmbeddedModuleSpec embedded;    // kEmbedded
 
   // The URL for one function type: {function.name} replaced by the type's name.
   std::string UrlFor(const FunctionType& type) const;
+  // For logs and errors: the URL template, the gRPC target or "embedded:<library>".
+  std::string Describe() const;
 };
 
 // Ordered key/value pairs passed to librdkafka as they are.
@@ -114,13 +148,13 @@ struct GeneratorIngressSpec {
 };
 
 struct ModuleSpec {
-  std::vector<HttpEndpointSpec> http_endpoints;
+  std::vector<EndpointSpec> endpoints;
   std::vector<KafkaIngressSpec> kafka_ingresses;
   std::vector<KafkaEgressSpec> kafka_egresses;
   std::vector<GeneratorIngressSpec> generator_ingresses;
 
   // The endpoint serving a type: an exact binding wins over a namespace wildcard. nullptr if none.
-  const HttpEndpointSpec* FindEndpoint(const FunctionType& type) const;
+  const EndpointSpec* FindEndpoint(const FunctionType& type) const;
 };
 
 // Loads a module.yaml (multi-document `kind`/`spec`, or the legacy `version: "3.0"` form).

@@ -11,14 +11,17 @@
 #include <utility>
 #include <vector>
 
-#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http.hpp>
 
 #include "eddy/protocol/codec.h"
+#include "invoker/http/connection.h"
 #include "invoker/http/http_invoker_stats.h"
+#include "invoker/http/tls_context.h"
 #include "invoker/http/url.h"
 
 namespace eddy {
@@ -27,30 +30,14 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 using boost::system::error_code;
+using http_invoker::Connection;
+using http_invoker::ConnectionPtr;
 using http_invoker::HttpUrl;
 
 constexpr char kOctetStream[] = "application/octet-stream";
 constexpr auto kMinBudget = std::chrono::milliseconds(1);  // less left: give up (as StateFun)
-
-struct Connection {
-  enum class State { kConnecting, kBusy, kIdle, kClosed };
-
-  Connection(asio::io_context& io, std::string key)
-      : stream(io), idle_timer(io), resolver(io), pool_key(std::move(key)) {}
-
-  beast::tcp_stream stream;
-  asio::steady_timer idle_timer;
-  tcp::resolver resolver;
-  beast::flat_buffer buffer;  // survives between requests: it belongs to the connection
-  std::string pool_key;
-  State state = State::kConnecting;
-  uint64_t idle_generation = 0;  // tells a stale idle-timer firing from a current one
-  int requests_started = 0;
-};
-using ConnectionPtr = std::shared_ptr<Connection>;
 
 struct Call {
   enum class Phase { kWaiting, kConnecting, kInFlight, kBackoff, kDone };
@@ -62,6 +49,7 @@ struct Call {
   HttpUrl url;
   std::string url_text;
   std::string pool_key;
+  std::string peer;  // for messages: "host:port" or "unix socket <path>"
   Invoker::Callback done;
   Clock::time_point deadline;
   Phase phase = Phase::kWaiting;
@@ -85,10 +73,11 @@ struct Pool {
 // becomes a no-op once its call is done or its connection closed.
 class Core : public std::enable_shared_from_this<Core> {
  public:
-  Core(asio::io_context& io, const HttpEndpointSpec& spec)
+  Core(asio::io_context& io, const EndpointSpec& spec, std::shared_ptr<asio::ssl::context> tls)
       : io_(io),
         spec_(spec),
-        pool_size_(static_cast<size_t>(std::max(1, spec.transport.pool_size))) {}
+        pool_size_(static_cast<size_t>(std::max(1, spec.transport.pool_size))),
+        tls_(std::move(tls)) {}
 
   void Invoke(InvocationBatch batch, Invoker::Callback done);
   void Shutdown();
@@ -97,7 +86,6 @@ class Core : public std::enable_shared_from_this<Core> {
  private:
   void StartAttempt(const CallPtr& call);
   void OpenConnection(const CallPtr& call, Pool& pool);
-  void Connect(const CallPtr& call, const ConnectionPtr& conn, std::vector<tcp::endpoint> eps);
   void Send(const CallPtr& call, const ConnectionPtr& conn);
   void ReadReply(const CallPtr& call, const ConnectionPtr& conn);
   void OnResponse(const CallPtr& call, const ConnectionPtr& conn, error_code ec);
@@ -109,20 +97,24 @@ class Core : public std::enable_shared_from_this<Core> {
   void FailDeadline(const CallPtr& call);
   void Finish(const CallPtr& call, Result<FunctionReply> result);
   void Release(const ConnectionPtr& conn);
-  void Close(const ConnectionPtr& conn);
+  // graceful: the connection is healthy and idle (TLS sends close_notify); otherwise abort.
+  void Close(const ConnectionPtr& conn, bool graceful = false);
   void ServeWaiters(Pool& pool);
-  static bool LooksAlive(Connection& conn);
 
   asio::io_context& io_;
-  const HttpEndpointSpec spec_;
+  const EndpointSpec spec_;
   const size_t pool_size_;
+  // Shared with every TLS connection, which may outlive the core (see connection.h); null
+  // when the endpoint has no TLS settings and no TLS URL.
+  const std::shared_ptr<asio::ssl::context> tls_;
   struct Target {
     std::string url_text;
     HttpUrl url;
     std::string pool_key;
+    std::string peer;
   };
   std::unordered_map<std::string, Target> targets_;  // by function type name
-  std::unordered_map<std::string, Pool> pools_;  // by host:port
+  std::unordered_map<std::string, Pool> pools_;  // by HttpUrl::PoolKey()
   std::unordered_set<CallPtr> calls_;            // not yet finished
   bool shut_down_ = false;
   HttpInvokerStats stats_;
@@ -145,13 +137,21 @@ void Core::Invoke(InvocationBatch batch, Invoker::Callback done) {
         http_invoker::ExpandUrlTemplate(spec_.url_path_template, batch.target.type.name);
     auto url = http_invoker::ParseHttpUrl(target.url_text);
     if (!url.ok()) return fail(url.status());
+    // Creation checked the template with a sample name, so only a {function.name} inside the
+    // scheme could ask for TLS here without a context.
+    if (url->tls && !tls_) {
+      return fail(InvalidArgument("URL '" + target.url_text + "' needs TLS but the endpoint's " +
+                                  "URL template did not"));
+    }
     target.url = std::move(url).value();
-    target.pool_key = target.url.host + ":" + std::to_string(target.url.port);
+    target.pool_key = target.url.PoolKey();
+    target.peer = target.url.Peer();
     cached = targets_.emplace(batch.target.type.name, std::move(target)).first;
   }
   call->url_text = cached->second.url_text;
   call->url = cached->second.url;
   call->pool_key = cached->second.pool_key;
+  call->peer = cached->second.peer;
 
   std::string body = EncodeToFunction(batch);
   if (static_cast<int64_t>(body.size()) > spec_.transport.payload_max_bytes) {
@@ -188,7 +188,7 @@ void Core::StartAttempt(const CallPtr& call) {
   Pool& pool = pools_[call->pool_key];
   while (!pool.idle.empty()) {
     ConnectionPtr conn = pool.idle.back();
-    if (LooksAlive(*conn)) {
+    if (conn->LooksAlive()) {
       pool.idle.pop_back();
       conn->idle_timer.cancel();
       ++conn->idle_generation;
@@ -202,48 +202,21 @@ void Core::StartAttempt(const CallPtr& call) {
 }
 
 void Core::OpenConnection(const CallPtr& call, Pool& pool) {
-  auto conn = std::make_shared<Connection>(io_, call->pool_key);
+  ConnectionPtr conn = Connection::Make(io_, call->url, tls_, call->pool_key);
+  if (!conn) return AttemptFailed(call, "cannot create a connection to " + call->peer);
   ++pool.open;
   call->conn = conn;
   call->phase = Call::Phase::kConnecting;
-  error_code ec;
-  auto address = asio::ip::make_address(call->url.host, ec);
-  if (!ec) {  // an IP literal needs no resolver (and no resolver thread)
-    return Connect(call, conn, {tcp::endpoint(address, call->url.port)});
-  }
-  conn->resolver.async_resolve(
-      call->url.host, std::to_string(call->url.port),
-      [self = shared_from_this(), call, conn](error_code ec, tcp::resolver::results_type eps) {
-        if (self->Stale(call, conn)) return;
-        if (ec) {
-          self->Close(conn);
-          return self->AttemptFailed(call, "resolving " + call->url.host + ": " + ec.message());
-        }
-        self->Connect(call, conn, std::vector<tcp::endpoint>(eps.begin(), eps.end()));
-      });
-}
-
-void Core::Connect(const CallPtr& call, const ConnectionPtr& conn,
-                   std::vector<tcp::endpoint> eps) {
-  conn->stream.expires_after(spec_.transport.connect_timeout);
-  conn->stream.async_connect(
-      eps, [self = shared_from_this(), call, conn](error_code ec, const tcp::endpoint&) {
-        if (self->Stale(call, conn)) return;
-        if (ec) {
-          self->Close(conn);
-          std::string what = ec == beast::error::timeout
-                                 ? "timed out after " +
-                                       std::to_string(self->spec_.transport.connect_timeout.count()) +
-                                       " ms"
-                                 : "failed: " + ec.message();
-          return self->AttemptFailed(call, "connect to " + call->pool_key + " " + what);
-        }
-        ++self->stats_.connections_opened;
-        conn->stream.expires_never();  // the call's deadline timer bounds the rest
-        error_code ignored;
-        conn->stream.socket().set_option(tcp::no_delay(true), ignored);
-        self->Send(call, conn);
-      });
+  conn->Connect(spec_.transport.connect_timeout,
+                [self = shared_from_this(), call, conn](std::string error) {
+                  if (self->Stale(call, conn)) return;
+                  if (!error.empty()) {
+                    self->Close(conn);
+                    return self->AttemptFailed(call, std::move(error));
+                  }
+                  ++self->stats_.connections_opened;
+                  self->Send(call, conn);
+                });
 }
 
 void Core::Send(const CallPtr& call, const ConnectionPtr& conn) {
@@ -256,35 +229,30 @@ void Core::Send(const CallPtr& call, const ConnectionPtr& conn) {
   call->parser.emplace();
   call->parser->body_limit(static_cast<uint64_t>(std::max<int64_t>(0,
       spec_.transport.payload_max_bytes)));
-  http::async_write(
-      conn->stream, call->request,
-      [self = shared_from_this(), call, conn](error_code ec, size_t) {
-        if (self->Stale(call, conn)) return;
-        if (ec) return self->OnIoError(call, conn, "sending request", ec);
-        self->ReadReply(call, conn);
-      });
+  conn->Write(call->request, [self = shared_from_this(), call, conn](error_code ec) {
+    if (self->Stale(call, conn)) return;
+    if (ec) return self->OnIoError(call, conn, "sending request", ec);
+    self->ReadReply(call, conn);
+  });
 }
 
 // Header first, then body. Beast 1.74 drops the body_limit error when header and body arrive in
 // one read with an eager parser (http::async_read), so the Content-Length is checked here,
 // before the eager body read; chunked and read-to-EOF bodies are limited by the parser itself.
 void Core::ReadReply(const CallPtr& call, const ConnectionPtr& conn) {
-  http::async_read_header(
-      conn->stream, conn->buffer, *call->parser,
-      [self = shared_from_this(), call, conn](error_code ec, size_t) {
-        if (self->Stale(call, conn)) return;
-        if (ec) return self->OnResponse(call, conn, ec);
-        const auto length = call->parser->content_length();
-        if (length && *length > static_cast<uint64_t>(self->spec_.transport.payload_max_bytes)) {
-          return self->OnResponse(call, conn, http::error::body_limit);
-        }
-        if (call->parser->is_done()) return self->OnResponse(call, conn, {});
-        http::async_read(conn->stream, conn->buffer, *call->parser,
-                         [self, call, conn](error_code ec, size_t) {
-                           if (self->Stale(call, conn)) return;
-                           self->OnResponse(call, conn, ec);
-                         });
-      });
+  conn->ReadHeader(*call->parser, [self = shared_from_this(), call, conn](error_code ec) {
+    if (self->Stale(call, conn)) return;
+    if (ec) return self->OnResponse(call, conn, ec);
+    const auto length = call->parser->content_length();
+    if (length && *length > static_cast<uint64_t>(self->spec_.transport.payload_max_bytes)) {
+      return self->OnResponse(call, conn, http::error::body_limit);
+    }
+    if (call->parser->is_done()) return self->OnResponse(call, conn, {});
+    conn->ReadBody(*call->parser, [self, call, conn](error_code ec) {
+      if (self->Stale(call, conn)) return;
+      self->OnResponse(call, conn, ec);
+    });
+  });
 }
 
 // True when a completion belongs to an attempt that no longer matters (call finished, or this
@@ -303,7 +271,8 @@ void Core::OnIoError(const CallPtr& call, const ConnectionPtr& conn, const std::
   const bool nothing_received = !call->parser || !call->parser->got_some();
   const bool closed_by_peer = ec == http::error::end_of_stream || ec == asio::error::eof ||
                               ec == asio::error::connection_reset ||
-                              ec == asio::error::broken_pipe;
+                              ec == asio::error::broken_pipe ||
+                              ec == asio::ssl::error::stream_truncated;
   // A keep-alive connection the server closed while it sat in the pool (the close raced our
   // request): retry on a fresh connection without counting an attempt. Bounded, since each such
   // retry consumes one pooled connection and fresh connections never qualify.
@@ -311,7 +280,7 @@ void Core::OnIoError(const CallPtr& call, const ConnectionPtr& conn, const std::
     ++stats_.stale_connection_retries;
     return StartAttempt(call);
   }
-  AttemptFailed(call, what + " to " + call->url_text + ": " + ec.message());
+  AttemptFailed(call, what + " to " + call->url_text + ": " + conn->Describe(ec));
 }
 
 void Core::OnResponse(const CallPtr& call, const ConnectionPtr& conn, error_code ec) {
@@ -328,10 +297,12 @@ void Core::OnResponse(const CallPtr& call, const ConnectionPtr& conn, error_code
   // The exchange itself was clean, so the connection may serve again, unless the server wants it
   // closed or sent bytes beyond the response (which would poison the next exchange).
   call->conn = nullptr;
-  if (response.keep_alive() && conn->buffer.size() == 0 && !shut_down_) {
+  if (conn->buffer.size() != 0) {
+    Close(conn);
+  } else if (response.keep_alive() && !shut_down_) {
     Release(conn);
   } else {
-    Close(conn);
+    Close(conn, /*graceful=*/true);
   }
 
   const unsigned status = response.result_int();
@@ -359,21 +330,29 @@ void Core::OnResponse(const CallPtr& call, const ConnectionPtr& conn, error_code
 }
 
 void Core::OnDeadline(const CallPtr& call) {
+  std::string now;
   switch (call->phase) {
     case Call::Phase::kDone:
       return;
     case Call::Phase::kInFlight:
-      call->last_error = "no reply from " + call->url_text + " before the call budget ran out";
+      now = "no reply from " + call->url_text + " before the call budget ran out";
       break;
     case Call::Phase::kConnecting:
-      call->last_error = "connect to " + call->pool_key + " did not finish within the call budget";
+      now = "connect to " + call->peer + " did not finish within the call budget";
       break;
     case Call::Phase::kWaiting:
-      call->last_error = "no connection to " + call->pool_key + " became free (pool_size " +
-                         std::to_string(pool_size_) + ")";
+      now = "no connection to " + call->peer + " became free (pool_size " +
+            std::to_string(pool_size_) + ")";
       break;
     case Call::Phase::kBackoff:
       break;
+  }
+  // The interrupted attempt says little on its own ("connect did not finish"); the failed one
+  // before it usually names the cause (refused, certificate verify failed, ...).
+  if (!now.empty()) {
+    call->last_error = call->failed_attempts > 0
+                           ? now + "; the attempt before failed: " + call->last_error
+                           : std::move(now);
   }
   if (call->conn) Close(call->conn);
   call->conn = nullptr;
@@ -437,12 +416,12 @@ void Core::Release(const ConnectionPtr& conn) {
       return;
     }
     ++self->stats_.idle_connections_expired;
-    self->Close(conn);
+    self->Close(conn, /*graceful=*/true);
   });
 }
 
 // Idempotent. A closed connection never returns to the pool; its slot goes to a waiting call.
-void Core::Close(const ConnectionPtr& conn) {
+void Core::Close(const ConnectionPtr& conn, bool graceful) {
   if (conn->state == Connection::State::kClosed) return;
   Pool& pool = pools_[conn->pool_key];
   if (conn->state == Connection::State::kIdle) {
@@ -450,11 +429,8 @@ void Core::Close(const ConnectionPtr& conn) {
   }
   conn->state = Connection::State::kClosed;
   --pool.open;
-  error_code ignored;
-  conn->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  conn->stream.close();
   conn->idle_timer.cancel();
-  conn->resolver.cancel();
+  conn->Close(graceful);
   if (!shut_down_) ServeWaiters(pool);
 }
 
@@ -466,18 +442,6 @@ void Core::ServeWaiters(Pool& pool) {
   }
 }
 
-// A pooled connection whose peer already closed (or sent unsolicited bytes) is useless: peek
-// without blocking. Catches the common case before a request is wasted on it.
-bool Core::LooksAlive(Connection& conn) {
-  auto& socket = conn.stream.socket();
-  error_code ec;
-  socket.non_blocking(true, ec);
-  if (ec) return false;
-  char byte;
-  socket.receive(asio::buffer(&byte, 1), tcp::socket::message_peek, ec);
-  return ec == asio::error::would_block || ec == asio::error::try_again;
-}
-
 void Core::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
@@ -487,7 +451,7 @@ void Core::Shutdown() {
   }
   for (auto& [key, pool] : pools_) {
     pool.waiters.clear();
-    while (!pool.idle.empty()) Close(pool.idle.back());
+    while (!pool.idle.empty()) Close(pool.idle.back(), /*graceful=*/true);
   }
 }
 
@@ -502,8 +466,9 @@ HttpInvokerStats Core::Stats() const {
 
 class HttpInvoker final : public HttpInvokerWithStats {
  public:
-  HttpInvoker(asio::io_context& io, const HttpEndpointSpec& spec)
-      : core_(std::make_shared<Core>(io, spec)) {}
+  HttpInvoker(asio::io_context& io, const EndpointSpec& spec,
+              std::shared_ptr<asio::ssl::context> tls)
+      : core_(std::make_shared<Core>(io, spec, std::move(tls))) {}
   ~HttpInvoker() override { core_->Shutdown(); }
 
   void Invoke(InvocationBatch batch, Callback done) override {
@@ -518,8 +483,19 @@ class HttpInvoker final : public HttpInvokerWithStats {
 
 }  // namespace
 
-InvokerPtr MakeHttpInvoker(boost::asio::io_context& io, const HttpEndpointSpec& endpoint) {
-  return std::make_unique<HttpInvoker>(io, endpoint);
+Result<InvokerPtr> MakeHttpInvoker(boost::asio::io_context& io, const EndpointSpec& endpoint) {
+  // The URL depends on the function name only through {function.name}; a sample name shows
+  // whether the template is well formed (scheme, authority or socket path) before any call.
+  auto url = http_invoker::ParseHttpUrl(
+      http_invoker::ExpandUrlTemplate(endpoint.url_path_template, "fn"));
+  if (!url.ok()) return url.status();
+  std::shared_ptr<asio::ssl::context> tls;
+  if (url->tls || http_invoker::HasTlsSettings(endpoint.transport)) {
+    auto made = http_invoker::MakeClientTlsContext(endpoint.transport);
+    if (!made.ok()) return made.status();
+    tls = std::move(made).value();
+  }
+  return InvokerPtr(std::make_unique<HttpInvoker>(io, endpoint, std::move(tls)));
 }
 
 }  // namespace eddy

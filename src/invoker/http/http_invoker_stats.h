@@ -10,7 +10,7 @@
 namespace eddy {
 
 struct HttpInvokerStats {
-  uint64_t connections_opened = 0;   // TCP connects that succeeded
+  uint64_t connections_opened = 0;   // connects (and TLS handshakes) that succeeded
   uint64_t requests_sent = 0;        // attempts that got a connection and started writing
   uint64_t requests_on_reused_connection = 0;
   uint64_t attempt_failures = 0;     // failed attempts that count towards backoff

@@ -6,6 +6,9 @@
 namespace eddy::http_invoker {
 namespace {
 
+// sizeof(sockaddr_un::sun_path) - 1 on Linux: a longer path cannot be connected to.
+constexpr size_t kMaxSocketPath = 107;
+
 bool StartsWithNoCase(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() &&
          std::equal(prefix.begin(), prefix.end(), s.begin(), [](char a, char b) {
@@ -22,7 +25,70 @@ bool HasForbiddenChar(std::string_view s) {
   });
 }
 
+// A file system path of one segment or more: the socket is everything up to and including the
+// first segment ending in ".sock" (as StateFun does), the rest is the HTTP target.
+Result<HttpUrl> ParseUnixUrl(std::string_view url, std::string_view rest, HttpUrl out) {
+  const std::string quoted = "URL '" + std::string(url) + "'";
+  const std::string form = std::string(out.tls ? "https" : "http") +
+                           "+unix:///path/to/socket.sock/http/path";
+  if (rest.empty() || rest.front() != '/') {
+    return InvalidArgument(quoted + " must name an absolute socket path, as in " + form +
+                           " (the authority must be empty)");
+  }
+  std::string_view path = rest;
+  std::string_view query;
+  if (size_t q = path.find_first_of("?#"); q != std::string_view::npos) {
+    query = path.substr(q);
+    path = path.substr(0, q);
+    if (size_t hash = query.find('#'); hash != std::string_view::npos) {
+      query = query.substr(0, hash);
+    }
+  }
+  std::string socket_path;
+  size_t pos = 0;
+  bool found = false;
+  while (pos < path.size()) {
+    size_t next = path.find('/', pos + 1);
+    if (next == std::string_view::npos) next = path.size();
+    std::string_view segment = path.substr(pos + 1, next - pos - 1);
+    pos = next;
+    if (segment.empty()) continue;  // "a//b" is "a/b", as a file system path
+    socket_path += "/";
+    socket_path += segment;
+    if (segment.size() >= 5 && segment.substr(segment.size() - 5) == ".sock") {
+      found = true;
+      break;
+    }
+  }
+  if (!found) {
+    return InvalidArgument(quoted + " has no socket path: one path segment must end in \".sock\"" +
+                           ", as in " + form);
+  }
+  if (socket_path.size() > kMaxSocketPath) {
+    return InvalidArgument(quoted + ": socket path '" + socket_path + "' is longer than " +
+                           std::to_string(kMaxSocketPath) + " bytes (the unix socket limit)");
+  }
+  out.socket_path = std::move(socket_path);
+  out.host_header = "localhost";
+  out.server_name = "localhost";
+  out.target = std::string(path.substr(pos)) + std::string(query);
+  if (out.target.empty() || out.target.front() != '/') out.target.insert(0, "/");
+  return out;
+}
+
 }  // namespace
+
+std::string HttpUrl::Peer() const {
+  if (unix_socket) return "unix socket " + socket_path;
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+std::string HttpUrl::PoolKey() const {
+  std::string scheme = tls ? "https" : "http";
+  if (unix_socket) return scheme + "+unix://" + socket_path;
+  return scheme + "://" + Peer();
+}
 
 std::string ExpandUrlTemplate(std::string_view url_template, std::string_view function_name) {
   static constexpr std::string_view kPlaceholder = "{function.name}";
@@ -40,28 +106,36 @@ std::string ExpandUrlTemplate(std::string_view url_template, std::string_view fu
 }
 
 Result<HttpUrl> ParseHttpUrl(std::string_view url) {
-  for (std::string_view later : {"https+unix://", "http+unix://", "https://"}) {
-    if (StartsWithNoCase(url, later)) {
-      return InvalidArgument("URL '" + std::string(url) + "': " +
-                             std::string(later.substr(0, later.size() - 3)) +
-                             " endpoints are not supported by the HTTP invoker yet");
-    }
-  }
-  static constexpr std::string_view kHttp = "http://";
-  if (!StartsWithNoCase(url, kHttp)) {
-    return InvalidArgument("URL '" + std::string(url) + "' is not an http:// URL");
+  HttpUrl out;
+  std::string_view rest;
+  if (StartsWithNoCase(url, "http://")) {
+    rest = url.substr(7);
+  } else if (StartsWithNoCase(url, "https://")) {
+    rest = url.substr(8);
+    out.tls = true;
+    out.port = 443;
+  } else if (StartsWithNoCase(url, "http+unix://")) {
+    rest = url.substr(12);
+    out.unix_socket = true;
+  } else if (StartsWithNoCase(url, "https+unix://")) {
+    rest = url.substr(13);
+    out.unix_socket = true;
+    out.tls = true;
+  } else {
+    return InvalidArgument("URL '" + std::string(url) +
+                           "' is not an http://, https://, http+unix:// or https+unix:// URL");
   }
   if (HasForbiddenChar(url)) {
     return InvalidArgument("URL '" + std::string(url) + "' contains whitespace or control bytes");
   }
-  std::string_view rest = url.substr(kHttp.size());
+  if (out.unix_socket) return ParseUnixUrl(url, rest, std::move(out));
+
   size_t authority_end = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, authority_end);
   std::string_view target =
       authority_end == std::string_view::npos ? std::string_view() : rest.substr(authority_end);
   if (size_t hash = target.find('#'); hash != std::string_view::npos) target = target.substr(0, hash);
 
-  HttpUrl out;
   if (authority.find('@') != std::string_view::npos) {
     return InvalidArgument("URL '" + std::string(url) + "': user info is not supported");
   }
@@ -103,6 +177,7 @@ Result<HttpUrl> ParseHttpUrl(std::string_view url) {
     out.port = static_cast<uint16_t>(port);
   }
   out.host = std::string(host);
+  out.server_name = out.host;
   out.host_header = std::string(authority);
   out.target = target.empty() ? "/" : std::string(target);
   if (out.target.front() == '?') out.target.insert(0, "/");

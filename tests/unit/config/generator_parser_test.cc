@@ -31,7 +31,7 @@ TEST(GeneratorParser, EveryFieldAndTheDefaults) {
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   ASSERT_EQ(m->generator_ingresses.size(), 2u);
   EXPECT_EQ(m->kafka_ingresses.size(), 1u);
-  EXPECT_EQ(m->http_endpoints.size(), 1u);
+  EXPECT_EQ(m->endpoints.size(), 1u);
 
   const GeneratorIngressSpec& full = m->generator_ingresses[0];
   EXPECT_EQ(full.id, "bench/gen");

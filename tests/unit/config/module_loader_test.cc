@@ -22,11 +22,11 @@ ModuleSpec MustLoad(const std::string& name) {
 
 TEST(ModuleLoader, PlaygroundGreeter) {
   ModuleSpec m = MustLoad("greeter.yaml");
-  ASSERT_EQ(m.http_endpoints.size(), 1u);
+  ASSERT_EQ(m.endpoints.size(), 1u);
   ASSERT_EQ(m.kafka_ingresses.size(), 1u);
   ASSERT_EQ(m.kafka_egresses.size(), 1u);
 
-  const HttpEndpointSpec& ep = m.http_endpoints[0];
+  const EndpointSpec& ep = m.endpoints[0];
   EXPECT_EQ(ep.kind, "io.statefun.endpoints.v2/http");
   EXPECT_EQ(ep.functions.ns, "greeter.fns");
   EXPECT_TRUE(ep.functions.wildcard);
@@ -65,8 +65,8 @@ TEST(ModuleLoader, TheDocumentedExampleLoads) {
   Result<ModuleSpec> m =
       LoadModuleFile(std::string(EDDY_CONFIG_TESTDATA) + "/../../../config/module.example.yaml");
   ASSERT_TRUE(m.ok()) << m.status().ToString();
-  EXPECT_EQ(m->http_endpoints.size(), 2u);
-  EXPECT_EQ(m->FindEndpoint({"greeter.fns", "admin"}), &m->http_endpoints[1]);
+  EXPECT_EQ(m->endpoints.size(), 2u);
+  EXPECT_EQ(m->FindEndpoint({"greeter.fns", "admin"}), &m->endpoints[1]);
   EXPECT_EQ(m->kafka_ingresses.at(0).startup_position.type, "group-offsets");
   EXPECT_EQ(m->kafka_egresses.at(0).delivery_semantic, "exactly-once");
 }
@@ -77,7 +77,7 @@ TEST(ModuleLoader, EndpointDefaults) {
       "spec: {functions: a/b, urlPathTemplate: 'http://h/{function.name}'}\n",
       "inline.yaml");
   ASSERT_TRUE(m.ok()) << m.status().ToString();
-  const HttpEndpointSpec& ep = m->http_endpoints[0];
+  const EndpointSpec& ep = m->endpoints[0];
   EXPECT_FALSE(ep.functions.wildcard);
   EXPECT_EQ(ep.functions.name, "b");
   EXPECT_EQ(ep.max_num_batch_requests, 1000);
@@ -91,23 +91,23 @@ TEST(ModuleLoader, EndpointDefaults) {
 
 TEST(ModuleLoader, WildcardAndExactBindingsAndEmptyDocuments) {
   ModuleSpec m = MustLoad("wildcards.yaml");
-  ASSERT_EQ(m.http_endpoints.size(), 2u);
+  ASSERT_EQ(m.endpoints.size(), 2u);
   // Documents are numbered as written, empty ones included (the leading `---` after a comment
   // opens document 1; it does not close an empty one).
-  EXPECT_EQ(m.http_endpoints[0].location.document, 1);
-  EXPECT_EQ(m.http_endpoints[1].location.document, 3);
-  EXPECT_EQ(m.http_endpoints[1].location.line, 11);
-  EXPECT_EQ(m.http_endpoints[0].max_num_batch_requests, 50);
-  EXPECT_EQ(m.http_endpoints[1].max_num_batch_requests, -1);
+  EXPECT_EQ(m.endpoints[0].location.document, 1);
+  EXPECT_EQ(m.endpoints[1].location.document, 3);
+  EXPECT_EQ(m.endpoints[1].location.line, 11);
+  EXPECT_EQ(m.endpoints[0].max_num_batch_requests, 50);
+  EXPECT_EQ(m.endpoints[1].max_num_batch_requests, -1);
 
-  const HttpEndpointSpec* checkout = m.FindEndpoint({"shop", "checkout"});
+  const EndpointSpec* checkout = m.FindEndpoint({"shop", "checkout"});
   ASSERT_NE(checkout, nullptr);
-  EXPECT_EQ(checkout, &m.http_endpoints[1]);  // exact wins although the wildcard comes first
+  EXPECT_EQ(checkout, &m.endpoints[1]);  // exact wins although the wildcard comes first
   EXPECT_EQ(checkout->UrlFor({"shop", "checkout"}),
             "http+unix:///run/checkout.sock/checkout/checkout");
 
-  const HttpEndpointSpec* cart = m.FindEndpoint({"shop", "cart"});
-  ASSERT_EQ(cart, &m.http_endpoints[0]);
+  const EndpointSpec* cart = m.FindEndpoint({"shop", "cart"});
+  ASSERT_EQ(cart, &m.endpoints[0]);
   EXPECT_EQ(cart->UrlFor({"shop", "cart"}), "https://shop.example.com/fn/cart");
 
   EXPECT_EQ(m.FindEndpoint({"other", "cart"}), nullptr);
@@ -116,9 +116,9 @@ TEST(ModuleLoader, WildcardAndExactBindingsAndEmptyDocuments) {
 
 TEST(ModuleLoader, V1EndpointUsesOkHttpTimeouts) {
   ModuleSpec m = MustLoad("v1_endpoint.yaml");
-  ASSERT_EQ(m.http_endpoints.size(), 1u);
-  const HttpTransportSpec& t = m.http_endpoints[0].transport;
-  EXPECT_EQ(m.http_endpoints[0].kind, "io.statefun.endpoints.v1/http");
+  ASSERT_EQ(m.endpoints.size(), 1u);
+  const HttpTransportSpec& t = m.endpoints[0].transport;
+  EXPECT_EQ(m.endpoints[0].kind, "io.statefun.endpoints.v1/http");
   EXPECT_EQ(t.type, "io.statefun.transports.v1/okhttp");
   EXPECT_EQ(t.call_timeout, Millis(120000));
   EXPECT_EQ(t.connect_timeout, Millis(20000));
@@ -128,9 +128,9 @@ TEST(ModuleLoader, V1EndpointUsesOkHttpTimeouts) {
 
 TEST(ModuleLoader, TransportFieldsAndPrecedence) {
   ModuleSpec m = MustLoad("transports.yaml");
-  ASSERT_EQ(m.http_endpoints.size(), 4u);
+  ASSERT_EQ(m.endpoints.size(), 4u);
 
-  const HttpTransportSpec& all = m.http_endpoints[0].transport;
+  const HttpTransportSpec& all = m.endpoints[0].transport;
   EXPECT_EQ(all.call_timeout, Millis(180000));
   EXPECT_EQ(all.connect_timeout, Millis(5000));
   EXPECT_EQ(all.pool_ttl, Millis(30000));
@@ -142,26 +142,26 @@ TEST(ModuleLoader, TransportFieldsAndPrecedence) {
   EXPECT_EQ(all.client_key_password, "/etc/client.pass");
 
   // `timeouts` wins over `call`, and brings its own defaults (call 1m, connect 10s).
-  const HttpTransportSpec& nested = m.http_endpoints[1].transport;
+  const HttpTransportSpec& nested = m.endpoints[1].transport;
   EXPECT_EQ(nested.call_timeout, Millis(60000));
   EXPECT_EQ(nested.connect_timeout, Millis(3000));
 
-  const HttpTransportSpec& okhttp = m.http_endpoints[2].transport;
+  const HttpTransportSpec& okhttp = m.endpoints[2].transport;
   EXPECT_EQ(okhttp.type, "io.statefun.transports.v1/okhttp");
   EXPECT_EQ(okhttp.call_timeout, Millis(90000));
   EXPECT_EQ(okhttp.connect_timeout, Millis(10000));
   EXPECT_EQ(okhttp.read_timeout, Millis(60000));
   EXPECT_EQ(okhttp.write_timeout, Millis(10000));
 
-  EXPECT_EQ(m.http_endpoints[3].transport.call_timeout, Millis(120000));
+  EXPECT_EQ(m.endpoints[3].transport.call_timeout, Millis(120000));
 }
 
 TEST(ModuleLoader, LegacyVersion30MapsOntoTheSameStructs) {
   ModuleSpec m = MustLoad("legacy_v30.yaml");
-  ASSERT_EQ(m.http_endpoints.size(), 1u);
+  ASSERT_EQ(m.endpoints.size(), 1u);
   ASSERT_EQ(m.kafka_ingresses.size(), 1u);
   ASSERT_EQ(m.kafka_egresses.size(), 1u);
-  const HttpEndpointSpec& ep = m.http_endpoints[0];
+  const EndpointSpec& ep = m.endpoints[0];
   EXPECT_EQ(ep.kind, "io.statefun.endpoints.v1/http");
   EXPECT_TRUE(ep.functions.wildcard);
   EXPECT_EQ(ep.functions.ns, "example");
@@ -279,7 +279,7 @@ TEST(ModuleLoader, EmptyFileAndCommentOnlyFileGiveAnEmptyModule) {
   for (const char* text : {"", "# nothing\n", "---\n---\n"}) {
     Result<ModuleSpec> m = LoadModuleString(text, "empty.yaml");
     ASSERT_TRUE(m.ok()) << m.status().ToString();
-    EXPECT_TRUE(m->http_endpoints.empty());
+    EXPECT_TRUE(m->endpoints.empty());
   }
 }
 

@@ -149,11 +149,11 @@ class ShardTest : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     OpenState();
-    HttpEndpointSpec endpoint;
+    EndpointSpec endpoint;
     endpoint.functions = FunctionTypePattern{"test", "", true};
     endpoint.url_path_template = "http://127.0.0.1:1/{function.name}";
     endpoint.max_num_batch_requests = 3;
-    module_.http_endpoints.push_back(endpoint);
+    module_.endpoints.push_back(endpoint);
     egresses_["test/out"] = &egress_;
   }
   void TearDown() override {
@@ -179,7 +179,7 @@ class ShardTest : public ::testing::Test {
     deps.dead_letter = &dead_letters_;
     deps.egresses = &egresses_;
     deps.invoker_factory = [this](boost::asio::io_context& io,
-                                  const HttpEndpointSpec&) -> Result<InvokerPtr> {
+                                  const EndpointSpec&) -> Result<InvokerPtr> {
       return InvokerPtr(std::make_unique<ScriptedInvoker>(io, calls_));
     };
     deps.options.failure_policy = policy;
@@ -445,7 +445,7 @@ TEST_F(ShardTest, BackingOffAddressDoesNotStarveOthers) {
 }
 
 TEST_F(ShardTest, UnknownFunctionTypeIsDeadLettered) {
-  module_.http_endpoints[0].functions = FunctionTypePattern{"test", "fn", false};
+  module_.endpoints[0].functions = FunctionTypePattern{"test", "fn", false};
   StartShard();
   Send(Address{FunctionType{"nobody", "home"}, "x"}, types::Int(1));
   ASSERT_TRUE(WaitFor([&] { return dead_letters_.Count() == 1; }));

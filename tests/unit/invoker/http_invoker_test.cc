@@ -12,8 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "eddy/protocol/codec.h"
-#include "invoker/http/http_invoker_stats.h"
-#include "scripted_server.h"
+#include "invoker_fixture.h"
 
 namespace eddy {
 namespace {
@@ -21,90 +20,19 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using testing::Good;
+using testing::HttpInvokerTest;
 using testing::HttpResponse;
+using testing::ModifyReply;
 using testing::OkReply;
 using testing::ReceivedRequest;
 using testing::RespondWith;
 using testing::ScriptedServer;
 using testing::ServerConnection;
 
-FunctionReply ModifyReply(int32_t v) {
-  InvocationResponse r;
-  r.state_mutations.push_back({StateMutation::Kind::kModify, "count", types::Int(v)});
-  return r;
-}
-
-std::string Good(const ReceivedRequest&) { return OkReply(ModifyReply(1)); }
-
-class HttpInvokerTest : public ::testing::Test {
- protected:
-  HttpEndpointSpec Spec(const ScriptedServer& server, std::chrono::milliseconds call = 2000ms) {
-    HttpEndpointSpec spec;
-    spec.kind = "io.statefun.endpoints.v2/http";
-    spec.functions = FunctionTypePattern{"ex", "", true};
-    spec.url_path_template = server.Url();
-    spec.transport.call_timeout = call;
-    spec.transport.connect_timeout = 1000ms;
-    return spec;
-  }
-
-  static InvocationBatch Batch(std::string id = "1") {
-    InvocationBatch b;
-    b.target = Address{FunctionType{"ex", "greeter"}, std::move(id)};
-    b.states.push_back(StateValue{"count", std::nullopt});
-    b.invocations.push_back(Invocation{std::nullopt, types::String("hi")});
-    return b;
-  }
-
-  static HttpInvokerStats Stats(const InvokerPtr& invoker) {
-    return dynamic_cast<const HttpInvokerWithStats&>(*invoker).Stats();
-  }
-
-  // Runs the io_context (on this thread, as a shard would) until `done` or `limit`.
-  bool RunUntil(const std::function<bool()>& done, std::chrono::milliseconds limit = 5000ms) {
-    const auto end = Clock::now() + limit;
-    while (!done()) {
-      if (Clock::now() > end) return false;
-      if (io_.stopped()) io_.restart();
-      io_.run_one_for(5ms);
-    }
-    return true;
-  }
-
-  void RunFor(std::chrono::milliseconds d) {
-    RunUntil([] { return false; }, d);
-  }
-
-  // Invokes and waits for the callback.
-  Result<FunctionReply> Call(Invoker& invoker, InvocationBatch batch = Batch()) {
-    std::optional<Result<FunctionReply>> result;
-    invoker.Invoke(std::move(batch), [&](Result<FunctionReply> r) { result = std::move(r); });
-    EXPECT_FALSE(result.has_value()) << "callback ran inline";
-    EXPECT_TRUE(RunUntil([&] { return result.has_value(); })) << "no callback";
-    if (!result) return Internal("no callback");
-    return std::move(*result);
-  }
-
-  static void ExpectModifyOne(const Result<FunctionReply>& r) {
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-    const auto* resp = std::get_if<InvocationResponse>(&*r);
-    ASSERT_NE(resp, nullptr);
-    ASSERT_EQ(resp->state_mutations.size(), 1u);
-    EXPECT_EQ(types::AsInt(resp->state_mutations[0].value), 1);
-  }
-
-  static void ExpectDeadline(const Result<FunctionReply>& r, std::string_view needle) {
-    ASSERT_FALSE(r.ok());
-    EXPECT_EQ(r.status().code(), StatusCode::kDeadlineExceeded) << r.status().ToString();
-    EXPECT_NE(r.status().message().find(needle), std::string::npos) << r.status().message();
-  }
-
-  asio::io_context io_;  // first member: outlives servers and invokers
-};
-
 TEST_F(HttpInvokerTest, GoodReplyAndExactRequest) {
   ScriptedServer server(io_, RespondWith(Good));
-  auto invoker = MakeHttpInvoker(io_, Spec(server));
+  auto invoker = Make(Spec(server));
   ExpectModifyOne(Call(*invoker));
 
   ASSERT_EQ(server.requests().size(), 1u);
@@ -127,7 +55,7 @@ TEST_F(HttpInvokerTest, GoodReplyAndExactRequest) {
 
 TEST_F(HttpInvokerTest, KeepAliveReusesOneConnection) {
   ScriptedServer server(io_, RespondWith(Good));
-  auto invoker = MakeHttpInvoker(io_, Spec(server));
+  auto invoker = Make(Spec(server));
   for (int i = 0; i < 5; ++i) ExpectModifyOne(Call(*invoker, Batch(std::to_string(i))));
   EXPECT_EQ(server.connections_accepted(), 1);
   EXPECT_EQ(server.requests().size(), 5u);
@@ -149,7 +77,7 @@ TEST_F(HttpInvokerTest, ConcurrentCallsUseSeparateConnections) {
     }
   });
   srv = &server;
-  auto invoker = MakeHttpInvoker(io_, Spec(server));
+  auto invoker = Make(Spec(server));
   int ok = 0;
   int done = 0;
   for (int i = 0; i < kCalls; ++i) {
@@ -173,7 +101,7 @@ TEST_F(HttpInvokerTest, PoolSizeBoundsConnectionsAndQueuesTheRest) {
   });
   auto spec = Spec(server);
   spec.transport.pool_size = 2;
-  auto invoker = MakeHttpInvoker(io_, spec);
+  auto invoker = Make(spec);
   int ok = 0;
   int done = 0;
   for (int i = 0; i < 7; ++i) {
@@ -193,7 +121,7 @@ TEST_F(HttpInvokerTest, ServerErrorIsRetriedThenSucceeds) {
   ScriptedServer server(io_, RespondWith([&](const ReceivedRequest&) {
     return n++ == 0 ? HttpResponse(500, "text/plain", "boom") : OkReply(ModifyReply(1));
   }));
-  auto invoker = MakeHttpInvoker(io_, Spec(server));
+  auto invoker = Make(Spec(server));
   ExpectModifyOne(Call(*invoker));
   EXPECT_EQ(server.requests().size(), 2u);
   EXPECT_EQ(server.requests()[0].body, server.requests()[1].body);  // the same batch again
@@ -206,7 +134,7 @@ TEST_F(HttpInvokerTest, PersistentNotFoundExhaustsTheBudget) {
   ScriptedServer server(io_, RespondWith([](const ReceivedRequest&) {
     return HttpResponse(404, "text/plain", "no such function");
   }));
-  auto invoker = MakeHttpInvoker(io_, Spec(server, 300ms));
+  auto invoker = Make(Spec(server, 300ms));
   const auto start = Clock::now();
   auto r = Call(*invoker);
   const auto elapsed = Clock::now() - start;
@@ -223,7 +151,7 @@ TEST_F(HttpInvokerTest, WrongContentTypeIsAFailure) {
   ScriptedServer server(io_, RespondWith([](const ReceivedRequest&) {
     return HttpResponse(200, "text/plain", EncodeFromFunction(ModifyReply(1)));
   }));
-  auto invoker = MakeHttpInvoker(io_, Spec(server, 200ms));
+  auto invoker = Make(Spec(server, 200ms));
   ExpectDeadline(Call(*invoker), "Content-Type 'text/plain'");
 }
 
@@ -231,7 +159,7 @@ TEST_F(HttpInvokerTest, MissingContentTypeIsAFailure) {
   ScriptedServer server(io_, RespondWith([](const ReceivedRequest&) {
     return HttpResponse(200, "", EncodeFromFunction(ModifyReply(1)));
   }));
-  auto invoker = MakeHttpInvoker(io_, Spec(server, 200ms));
+  auto invoker = Make(Spec(server, 200ms));
   ExpectDeadline(Call(*invoker), "Content-Type ''");
 }
 
@@ -240,13 +168,13 @@ TEST_F(HttpInvokerTest, CharsetSuffixIsRejectedButCaseIsIgnored) {
     return HttpResponse(200, "application/octet-stream; charset=utf-8",
                         EncodeFromFunction(ModifyReply(1)));
   }));
-  auto invoker = MakeHttpInvoker(io_, Spec(bad, 200ms));
+  auto invoker = Make(Spec(bad, 200ms));
   ExpectDeadline(Call(*invoker), "charset=utf-8");
 
   ScriptedServer good(io_, RespondWith([](const ReceivedRequest&) {
     return HttpResponse(200, "Application/Octet-Stream", EncodeFromFunction(ModifyReply(1)));
   }));
-  auto invoker2 = MakeHttpInvoker(io_, Spec(good));
+  auto invoker2 = Make(Spec(good));
   ExpectModifyOne(Call(*invoker2));
 }
 
@@ -254,7 +182,7 @@ TEST_F(HttpInvokerTest, GarbageBodyIsAFailure) {
   ScriptedServer server(io_, RespondWith([](const ReceivedRequest&) {
     return HttpResponse(200, "application/octet-stream", "\xff\xff\xff\xff");
   }));
-  auto invoker = MakeHttpInvoker(io_, Spec(server, 200ms));
+  auto invoker = Make(Spec(server, 200ms));
   ExpectDeadline(Call(*invoker), "unusable reply");
 }
 
@@ -264,7 +192,7 @@ TEST_F(HttpInvokerTest, OversizedReplyIsAFailure) {
   }));
   auto spec = Spec(server, 200ms);
   spec.transport.payload_max_bytes = 200;
-  auto invoker = MakeHttpInvoker(io_, spec);
+  auto invoker = Make(spec);
   ExpectDeadline(Call(*invoker), "larger than payload_max_bytes (200)");
   // A body-limit failure leaves unread bytes behind: that connection is never reused.
   EXPECT_EQ(Stats(invoker).requests_on_reused_connection, 0u);
@@ -282,7 +210,7 @@ TEST_F(HttpInvokerTest, ChunkedRepliesAreAcceptedAndLimited) {
   ScriptedServer good(io_, RespondWith([](const ReceivedRequest&) {
     return Chunked(EncodeFromFunction(ModifyReply(1)));
   }));
-  auto invoker = MakeHttpInvoker(io_, Spec(good));
+  auto invoker = Make(Spec(good));
   ExpectModifyOne(Call(*invoker));
 
   ScriptedServer big(io_, RespondWith([](const ReceivedRequest&) {
@@ -290,7 +218,7 @@ TEST_F(HttpInvokerTest, ChunkedRepliesAreAcceptedAndLimited) {
   }));
   auto spec = Spec(big, 200ms);
   spec.transport.payload_max_bytes = 200;
-  auto invoker2 = MakeHttpInvoker(io_, spec);
+  auto invoker2 = Make(spec);
   ExpectDeadline(Call(*invoker2), "larger than payload_max_bytes (200)");
 }
 
@@ -303,7 +231,7 @@ TEST_F(HttpInvokerTest, OversizedReplyWithoutLengthIsAFailure) {
   });
   auto spec = Spec(server, 200ms);
   spec.transport.payload_max_bytes = 200;
-  auto invoker = MakeHttpInvoker(io_, spec);
+  auto invoker = Make(spec);
   ExpectDeadline(Call(*invoker), "larger than payload_max_bytes (200)");
 }
 
@@ -311,7 +239,7 @@ TEST_F(HttpInvokerTest, OversizedRequestFailsAtOnce) {
   ScriptedServer server(io_, RespondWith(Good));
   auto spec = Spec(server);
   spec.transport.payload_max_bytes = 16;
-  auto invoker = MakeHttpInvoker(io_, spec);
+  auto invoker = Make(spec);
   auto r = Call(*invoker);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted) << r.status().ToString();
@@ -322,7 +250,7 @@ TEST_F(HttpInvokerTest, InvalidHttpIsAFailure) {
   ScriptedServer server(io_, [](ServerConnection& c) -> asio::awaitable<void> {
     if (co_await c.ReadRequest()) co_await c.Write("SMTP READY\r\n\r\n\x01\x02garbage");
   });
-  auto invoker = MakeHttpInvoker(io_, Spec(server, 200ms));
+  auto invoker = Make(Spec(server, 200ms));
   ExpectDeadline(Call(*invoker), "reading reply");
   EXPECT_GE(server.connections_accepted(), 2);  // failed connections are not reused
 }
@@ -339,7 +267,7 @@ TEST_F(HttpInvokerTest, ServerClosingMidResponseIsRetried) {
       co_await c.Write(OkReply(ModifyReply(1)));
     }
   });
-  auto invoker = MakeHttpInvoker(io_, Spec(server));
+  auto invoker = Make(Spec(server));
   ExpectModifyOne(Call(*invoker));
   auto s = Stats(invoker);
   EXPECT_EQ(s.attempt_failures, 1u);  // partial reply: a real failure, not a stale connection
@@ -351,7 +279,7 @@ TEST_F(HttpInvokerTest, SlowServerTimesOut) {
   ScriptedServer server(io_, [](ServerConnection& c) -> asio::awaitable<void> {
     if (co_await c.ReadRequest()) co_await c.Sleep(3000ms);
   });
-  auto invoker = MakeHttpInvoker(io_, Spec(server, 250ms));
+  auto invoker = Make(Spec(server, 250ms));
   const auto start = Clock::now();
   auto r = Call(*invoker);
   ExpectDeadline(r, "no reply");
@@ -365,10 +293,10 @@ TEST_F(HttpInvokerTest, ConnectionRefused) {
     asio::ip::tcp::acceptor probe(io_, {asio::ip::make_address("127.0.0.1"), 0});
     port = probe.local_endpoint().port();
   }  // closed: connecting to it is refused
-  HttpEndpointSpec spec;
+  EndpointSpec spec;
   spec.url_path_template = "http://127.0.0.1:" + std::to_string(port) + "/{function.name}";
   spec.transport.call_timeout = 200ms;
-  auto invoker = MakeHttpInvoker(io_, spec);
+  auto invoker = Make(spec);
   auto r = Call(*invoker);
   ExpectDeadline(r, "connect to 127.0.0.1:" + std::to_string(port));
   EXPECT_GE(Stats(invoker).attempt_failures, 3u);
@@ -393,11 +321,11 @@ TEST_F(HttpInvokerTest, ConnectTimeoutIsRetriedWithinTheBudget) {
   RunFor(100ms);
   if (connected == 4) GTEST_SKIP() << "this kernel does not drop SYNs on a full accept queue";
 
-  HttpEndpointSpec spec;
+  EndpointSpec spec;
   spec.url_path_template = "http://127.0.0.1:" + std::to_string(ep.port()) + "/{function.name}";
   spec.transport.call_timeout = 400ms;
   spec.transport.connect_timeout = 50ms;
-  auto invoker = MakeHttpInvoker(io_, spec);
+  auto invoker = Make(spec);
   const auto start = Clock::now();
   auto r = Call(*invoker);
   EXPECT_LT(Clock::now() - start, 1500ms);
@@ -411,7 +339,7 @@ TEST_F(HttpInvokerTest, ServerClosedIdleConnectionIsReplacedForFree) {
   ScriptedServer server(io_, [](ServerConnection& c) -> asio::awaitable<void> {
     if (co_await c.ReadRequest()) co_await c.Write(OkReply(ModifyReply(1)));
   });
-  auto invoker = MakeHttpInvoker(io_, Spec(server));
+  auto invoker = Make(Spec(server));
   ExpectModifyOne(Call(*invoker));
   ASSERT_TRUE(RunUntil([&] { return server.connections_closed() == 1; }));
   RunFor(20ms);  // let the FIN reach the client socket
@@ -429,7 +357,7 @@ TEST_F(HttpInvokerTest, RequestOnConnectionClosedByServerIsRetriedForFree) {
     if (co_await c.ReadRequest()) co_await c.Write(OkReply(ModifyReply(1)));
     if (c.index() == 0) co_await c.ReadRequest();  // then close without replying
   });
-  auto invoker = MakeHttpInvoker(io_, Spec(server));
+  auto invoker = Make(Spec(server));
   ExpectModifyOne(Call(*invoker));
   ExpectModifyOne(Call(*invoker));
   auto s = Stats(invoker);
@@ -443,7 +371,7 @@ TEST_F(HttpInvokerTest, ConnectionCloseResponseIsNotPooled) {
     return HttpResponse(200, "application/octet-stream", EncodeFromFunction(ModifyReply(1)),
                         "Connection: close\r\n");
   }));
-  auto invoker = MakeHttpInvoker(io_, Spec(server));
+  auto invoker = Make(Spec(server));
   ExpectModifyOne(Call(*invoker));
   ExpectModifyOne(Call(*invoker));
   EXPECT_EQ(server.connections_accepted(), 2);
@@ -458,7 +386,7 @@ TEST_F(HttpInvokerTest, IdleConnectionsExpireAfterPoolTtl) {
   });
   auto spec = Spec(server);
   spec.transport.pool_ttl = 50ms;
-  auto invoker = MakeHttpInvoker(io_, spec);
+  auto invoker = Make(spec);
   ExpectModifyOne(Call(*invoker));
   EXPECT_EQ(Stats(invoker).idle_connections, 1u);
   ASSERT_TRUE(RunUntil([&] { return peer_closed; }, 1000ms));
@@ -467,16 +395,27 @@ TEST_F(HttpInvokerTest, IdleConnectionsExpireAfterPoolTtl) {
   EXPECT_EQ(s.open_connections, 0u);
 }
 
-TEST_F(HttpInvokerTest, UnsupportedSchemesFailAtInvokeTimeNotInline) {
-  for (const char* url : {"https://127.0.0.1:1/{function.name}",
-                          "http+unix:///tmp/x.sock/{function.name}", "ftp://h/"}) {
-    HttpEndpointSpec spec;
+TEST_F(HttpInvokerTest, MalformedUrlsFailAtCreation) {
+  for (const char* url : {"ftp://h/{function.name}", "", "http://", "http://h:0/",
+                          "http://h/a b/{function.name}", "http+unix:///tmp/nosock/x"}) {
+    EndpointSpec spec;
     spec.url_path_template = url;
-    auto invoker = MakeHttpInvoker(io_, spec);
-    auto r = Call(*invoker);
-    ASSERT_FALSE(r.ok()) << url;
-    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+    ExpectCreationError(spec, {"URL '"});
   }
+}
+
+// A function name can still make a URL invalid (the template was checked with a sample name):
+// that fails the call with InvalidArgument, posted like any result.
+TEST_F(HttpInvokerTest, UrlBrokenByTheFunctionNameFailsAtInvokeTimeNotInline) {
+  EndpointSpec spec;
+  spec.url_path_template = "http://127.0.0.1:1/{function.name}";
+  auto invoker = Make(spec);
+  InvocationBatch batch = Batch();
+  batch.target.type.name = "bad name";
+  auto r = Call(*invoker, batch);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+  EXPECT_EQ(Stats(invoker).requests_sent, 0u);
 }
 
 TEST_F(HttpInvokerTest, ShutdownFailsPendingCallsWithUnavailable) {
@@ -485,7 +424,7 @@ TEST_F(HttpInvokerTest, ShutdownFailsPendingCallsWithUnavailable) {
   });
   auto spec = Spec(server);
   spec.transport.pool_size = 2;  // 2 in flight, 1 waiting for a connection
-  auto invoker = MakeHttpInvoker(io_, spec);
+  auto invoker = Make(spec);
   std::vector<Status> results;
   for (int i = 0; i < 3; ++i) {
     invoker->Invoke(Batch(std::to_string(i)),
@@ -511,7 +450,7 @@ TEST_F(HttpInvokerTest, DestroyingWithoutShutdownFailsPendingCalls) {
   });
   std::optional<Status> result;
   {
-    auto invoker = MakeHttpInvoker(io_, Spec(server));
+    auto invoker = Make(Spec(server));
     invoker->Invoke(Batch(), [&](Result<FunctionReply> r) { result = r.status(); });
     ASSERT_TRUE(RunUntil([&] { return server.requests().size() == 1; }));
   }

@@ -1,6 +1,8 @@
 #include "scripted_server.h"
 
 #include <cctype>
+#include <cstdio>
+#include <stdexcept>
 #include <utility>
 
 #include <boost/asio/co_spawn.hpp>
@@ -10,6 +12,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http.hpp>
+#include <openssl/ssl.h>
 
 #include "eddy/protocol/codec.h"
 
@@ -20,15 +23,26 @@ namespace http = boost::beast::http;
 using boost::system::error_code;
 using tcp = asio::ip::tcp;
 
-ServerConnection::ServerConnection(tcp::socket socket, int index, ScriptedServer* server)
-    : socket_(std::move(socket)), index_(index), server_(server) {}
+ServerConnection::ServerConnection(Socket socket, asio::ssl::context& tls, bool use_tls,
+                                   int index, ScriptedServer* server)
+    : stream_(std::move(socket), tls), tls_(use_tls), index_(index), server_(server) {}
 
 asio::awaitable<std::optional<ReceivedRequest>> ServerConnection::ReadRequest() {
   auto alive = server_->alive_;
   http::request<http::string_body> req;
   error_code ec;
-  co_await http::async_read(socket_, buffer_, req, asio::redirect_error(asio::use_awaitable, ec));
-  if (ec || !*alive) co_return std::nullopt;
+  co_await WithStream([&](auto& s) {
+    return http::async_read(s, buffer_, req, asio::redirect_error(asio::use_awaitable, ec));
+  });
+  if (!*alive) co_return std::nullopt;
+  if (ec) {
+    // SSL_ERROR_ZERO_RETURN (close_notify) surfaces as eof; a bare TCP close as stream_truncated.
+    if (tls_ && (ec == asio::error::eof || ec == http::error::end_of_stream) &&
+        (SSL_get_shutdown(stream_.native_handle()) & SSL_RECEIVED_SHUTDOWN)) {
+      ++server_->clean_tls_closes_;
+    }
+    co_return std::nullopt;
+  }
   ReceivedRequest out;
   out.method = std::string(req.method_string());
   out.target = std::string(req.target());
@@ -45,33 +59,35 @@ asio::awaitable<std::optional<ReceivedRequest>> ServerConnection::ReadRequest() 
 
 asio::awaitable<bool> ServerConnection::Write(std::string bytes) {
   error_code ec;
-  co_await asio::async_write(socket_, asio::buffer(bytes),
-                             asio::redirect_error(asio::use_awaitable, ec));
+  co_await WithStream([&](auto& s) {
+    return asio::async_write(s, asio::buffer(bytes), asio::redirect_error(asio::use_awaitable, ec));
+  });
   co_return !ec;
 }
 
 asio::awaitable<void> ServerConnection::Sleep(std::chrono::milliseconds d) {
-  asio::steady_timer timer(socket_.get_executor(), d);
+  asio::steady_timer timer(stream_.get_executor(), d);
   error_code ec;
   co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
 }
 
 asio::awaitable<bool> ServerConnection::WaitForPeerClose(std::chrono::milliseconds limit) {
   // Reads (and drops) until EOF; a timer closes our side if the peer stays.
-  asio::steady_timer timer(socket_.get_executor(), limit);
+  asio::steady_timer timer(stream_.get_executor(), limit);
   bool timed_out = false;
   timer.async_wait([&](error_code ec) {
     if (!ec) {
       timed_out = true;
       error_code ignored;
-      socket_.cancel(ignored);
+      stream_.next_layer().cancel(ignored);
     }
   });
   char sink[256];
   error_code ec;
   while (!ec) {
-    co_await socket_.async_read_some(asio::buffer(sink),
-                                     asio::redirect_error(asio::use_awaitable, ec));
+    co_await WithStream([&](auto& s) {
+      return s.async_read_some(asio::buffer(sink), asio::redirect_error(asio::use_awaitable, ec));
+    });
   }
   timer.cancel();
   co_return !timed_out;
@@ -79,40 +95,67 @@ asio::awaitable<bool> ServerConnection::WaitForPeerClose(std::chrono::millisecon
 
 void ServerConnection::Close() {
   error_code ignored;
-  socket_.shutdown(tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  stream_.next_layer().shutdown(Socket::shutdown_both, ignored);
+  stream_.next_layer().close(ignored);
 }
 
-ScriptedServer::ScriptedServer(asio::io_context& io, Script script)
+// Test setup errors throw (GoogleTest reports them); this is not product code.
+ScriptedServer::ScriptedServer(asio::io_context& io, Script script, ServerOptions options)
     : io_(io),
       script_(std::move(script)),
-      acceptor_(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
+      options_(std::move(options)),
+      tls_(asio::ssl::context::tls_server),
       alive_(std::make_shared<bool>(true)) {
-  port_ = acceptor_.local_endpoint().port();
-  asio::co_spawn(io_, Accept(), asio::detached);
+  if (!options_.cert.empty()) {
+    tls_.use_certificate_chain_file(options_.cert);
+    tls_.use_private_key_file(options_.key, asio::ssl::context::pem);
+    if (!options_.client_ca.empty()) {
+      tls_.load_verify_file(options_.client_ca);
+      tls_.set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+    }
+  }
+  if (!options_.unix_socket.empty()) {
+    std::remove(options_.unix_socket.c_str());
+    unix_acceptor_.emplace(io, asio::local::stream_protocol::endpoint(options_.unix_socket));
+    asio::co_spawn(io_, Accept(*unix_acceptor_), asio::detached);
+  } else {
+    tcp_acceptor_.emplace(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    port_ = tcp_acceptor_->local_endpoint().port();
+    asio::co_spawn(io_, Accept(*tcp_acceptor_), asio::detached);
+  }
 }
 
 ScriptedServer::~ScriptedServer() {
   *alive_ = false;
   error_code ignored;
-  acceptor_.close(ignored);
+  if (tcp_acceptor_) tcp_acceptor_->close(ignored);
+  if (unix_acceptor_) {
+    unix_acceptor_->close(ignored);
+    std::remove(options_.unix_socket.c_str());
+  }
   for (auto& weak : live_) {
     if (auto conn = weak.lock()) conn->Close();
   }
 }
 
 std::string ScriptedServer::Url(std::string_view path) const {
-  return "http://127.0.0.1:" + std::to_string(port_) + std::string(path);
+  const std::string scheme = options_.cert.empty() ? "http" : "https";
+  if (!options_.unix_socket.empty()) {
+    return scheme + "+unix://" + options_.unix_socket + std::string(path);
+  }
+  return scheme + "://127.0.0.1:" + std::to_string(port_) + std::string(path);
 }
 
-asio::awaitable<void> ScriptedServer::Accept() {
+template <class Acceptor>
+asio::awaitable<void> ScriptedServer::Accept(Acceptor& acceptor) {
   auto alive = alive_;
   while (true) {
     error_code ec;
-    tcp::socket socket = co_await acceptor_.async_accept(
-        asio::redirect_error(asio::use_awaitable, ec));
+    ServerConnection::Socket socket(io_);
+    co_await acceptor.async_accept(socket, asio::redirect_error(asio::use_awaitable, ec));
     if (ec || !*alive) co_return;
-    auto conn = std::make_shared<ServerConnection>(std::move(socket), accepted_++, this);
+    auto conn = std::make_shared<ServerConnection>(std::move(socket), tls_,
+                                                   !options_.cert.empty(), accepted_++, this);
     live_.push_back(conn);
     asio::co_spawn(io_, Run(conn), asio::detached);
   }
@@ -121,6 +164,25 @@ asio::awaitable<void> ScriptedServer::Accept() {
 asio::awaitable<void> ScriptedServer::Run(std::shared_ptr<ServerConnection> conn) {
   auto alive = alive_;
   Script script = script_;  // a copy: the frame must not depend on the server's lifetime
+  if (conn->tls_) {
+    error_code ec;
+    co_await conn->stream_.async_handshake(asio::ssl::stream_base::server,
+                                           asio::redirect_error(asio::use_awaitable, ec));
+    if (!*alive) co_return;
+    if (ec) {
+      handshake_errors_.push_back(ec.message());
+      conn->Close();
+      ++closed_;
+      co_return;
+    }
+    SSL* ssl = conn->stream_.native_handle();
+    const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    server_names_.push_back(sni ? sni : "");
+    if (X509* peer = SSL_get_peer_certificate(ssl)) {
+      ++client_certificates_;
+      X509_free(peer);
+    }
+  }
   co_await script(*conn);
   conn->Close();
   if (*alive) ++closed_;
