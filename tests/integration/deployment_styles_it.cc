@@ -178,5 +178,27 @@ TEST_F(DeploymentStylesIT, RemoteHttpsWithMutualTls) {
               certs->client_key + "\n");
 }
 
+TEST_F(DeploymentStylesIT, ALibraryThatCannotLoadFailsValidationAndStartup) {
+  std::string module = dir_ + "/bad.yaml";
+  std::ofstream(module) << "kind: io.eddy.embedded.v1/module\nspec:\n  library: " << dir_
+                        << "/missing.so\n  functions: [example/*]\n";
+  auto validate = ChildProcess::Spawn({testing::BuildBinary("eddy-worker"), "--validate", module},
+                                      dir_ + "/validate.log");
+  ASSERT_TRUE(validate.ok());
+  EXPECT_EQ(validate->Wait(10s), 3);  // invalid module (docs/operations.md)
+  EXPECT_NE(validate->Log().find("bad.yaml: document 1 (line 1): cannot load library " + dir_ +
+                                 "/missing.so"),
+            std::string::npos)
+      << validate->Log();
+
+  auto worker = ChildProcess::Spawn({testing::BuildBinary("eddy-worker"), "--module", module,
+                                     "--set", "state_dir=" + dir_ + "/state", "--set",
+                                     "admin_port=" + std::to_string(admin_port_)},
+                                    dir_ + "/worker.log");
+  ASSERT_TRUE(worker.ok());
+  EXPECT_EQ(worker->Wait(10s), 1);  // startup failed
+  EXPECT_NE(worker->Log().find("cannot load library"), std::string::npos) << worker->Log();
+}
+
 }  // namespace
 }  // namespace eddy

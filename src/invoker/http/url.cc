@@ -134,7 +134,9 @@ Result<HttpUrl> ParseHttpUrl(std::string_view url) {
   std::string_view authority = rest.substr(0, authority_end);
   std::string_view target =
       authority_end == std::string_view::npos ? std::string_view() : rest.substr(authority_end);
-  if (size_t hash = target.find('#'); hash != std::string_view::npos) target = target.substr(0, hash);
+  if (size_t hash = target.find('#'); hash != std::string_view::npos) {
+    target = target.substr(0, hash);
+  }
 
   if (authority.find('@') != std::string_view::npos) {
     return InvalidArgument("URL '" + std::string(url) + "': user info is not supported");

@@ -25,10 +25,14 @@ using tcp = asio::ip::tcp;
 
 ServerConnection::ServerConnection(Socket socket, asio::ssl::context& tls, bool use_tls,
                                    int index, ScriptedServer* server)
-    : stream_(std::move(socket), tls), tls_(use_tls), index_(index), server_(server) {}
+    : stream_(std::move(socket), tls),
+      tls_(use_tls),
+      index_(index),
+      server_(server),
+      alive_(server->alive_) {}
 
 asio::awaitable<std::optional<ReceivedRequest>> ServerConnection::ReadRequest() {
-  auto alive = server_->alive_;
+  auto alive = alive_;
   http::request<http::string_body> req;
   error_code ec;
   co_await WithStream([&](auto& s) {
@@ -117,11 +121,11 @@ ScriptedServer::ScriptedServer(asio::io_context& io, Script script, ServerOption
   if (!options_.unix_socket.empty()) {
     std::remove(options_.unix_socket.c_str());
     unix_acceptor_.emplace(io, asio::local::stream_protocol::endpoint(options_.unix_socket));
-    asio::co_spawn(io_, Accept(*unix_acceptor_), asio::detached);
+    asio::co_spawn(io_, Accept(*unix_acceptor_, alive_), asio::detached);
   } else {
     tcp_acceptor_.emplace(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     port_ = tcp_acceptor_->local_endpoint().port();
-    asio::co_spawn(io_, Accept(*tcp_acceptor_), asio::detached);
+    asio::co_spawn(io_, Accept(*tcp_acceptor_, alive_), asio::detached);
   }
 }
 
@@ -146,9 +150,11 @@ std::string ScriptedServer::Url(std::string_view path) const {
   return scheme + "://127.0.0.1:" + std::to_string(port_) + std::string(path);
 }
 
+// `alive` is a parameter, copied into the frame when the coroutine is made: the server may be
+// gone before the io_context first runs it.
 template <class Acceptor>
-asio::awaitable<void> ScriptedServer::Accept(Acceptor& acceptor) {
-  auto alive = alive_;
+asio::awaitable<void> ScriptedServer::Accept(Acceptor& acceptor, std::shared_ptr<bool> alive) {
+  if (!*alive) co_return;
   while (true) {
     error_code ec;
     ServerConnection::Socket socket(io_);
@@ -157,13 +163,14 @@ asio::awaitable<void> ScriptedServer::Accept(Acceptor& acceptor) {
     auto conn = std::make_shared<ServerConnection>(std::move(socket), tls_,
                                                    !options_.cert.empty(), accepted_++, this);
     live_.push_back(conn);
-    asio::co_spawn(io_, Run(conn), asio::detached);
+    asio::co_spawn(io_, Run(conn, script_, alive_), asio::detached);
   }
 }
 
-asio::awaitable<void> ScriptedServer::Run(std::shared_ptr<ServerConnection> conn) {
-  auto alive = alive_;
-  Script script = script_;  // a copy: the frame must not depend on the server's lifetime
+// Parameters, not members: the frame must not depend on the server's lifetime.
+asio::awaitable<void> ScriptedServer::Run(std::shared_ptr<ServerConnection> conn, Script script,
+                                          std::shared_ptr<bool> alive) {
+  if (!*alive) co_return;
   if (conn->tls_) {
     error_code ec;
     co_await conn->stream_.async_handshake(asio::ssl::stream_base::server,

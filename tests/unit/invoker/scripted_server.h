@@ -74,7 +74,8 @@ class ServerConnection {
   bool tls_;
   boost::beast::flat_buffer buffer_;
   int index_;
-  ScriptedServer* server_;
+  ScriptedServer* server_;        // only touched while *alive_
+  std::shared_ptr<bool> alive_;   // the server's flag
 };
 
 class ScriptedServer {
@@ -103,8 +104,9 @@ class ScriptedServer {
  private:
   friend class ServerConnection;
   template <class Acceptor>
-  boost::asio::awaitable<void> Accept(Acceptor& acceptor);
-  boost::asio::awaitable<void> Run(std::shared_ptr<ServerConnection> conn);
+  boost::asio::awaitable<void> Accept(Acceptor& acceptor, std::shared_ptr<bool> alive);
+  boost::asio::awaitable<void> Run(std::shared_ptr<ServerConnection> conn, Script script,
+                                   std::shared_ptr<bool> alive);
 
   boost::asio::io_context& io_;
   Script script_;

@@ -99,9 +99,11 @@ TEST_F(UnixInvokerTest, StaleSocketFileIsRefused) {
 }
 
 TEST_F(UnixInvokerTest, MalformedUnixUrlsFailAtCreation) {
-  for (const std::string& url : std::vector<std::string>{"http+unix://", "http+unix:///", "http+unix:///run/fn/statefun",
-                          "http+unix://fn.sock/statefun", "https+unix:///run/none/{function.name}",
-                          "http+unix:///" + std::string(120, 'x') + ".sock/f"}) {
+  const std::vector<std::string> urls = {
+      "http+unix://", "http+unix:///", "http+unix:///run/fn/statefun",
+      "http+unix://fn.sock/statefun", "https+unix:///run/none/{function.name}",
+      "http+unix:///" + std::string(120, 'x') + ".sock/f"};
+  for (const std::string& url : urls) {
     EndpointSpec spec;
     spec.url_path_template = url;
     ExpectCreationError(spec, {"URL '"});

@@ -7,24 +7,14 @@
 #include "eddy/model/typed_value.h"
 #include "eddy/protocol/codec.h"
 #include "eddy/sdk/server.h"
+#include "unit/sdk/counter_registry.h"
 
 namespace eddy::sdk {
 namespace {
 
-const ValueSpec<int64_t> kSeen = ValueSpec<int64_t>::Of("seen", LongType());
-const FunctionType kCounter{"example", "counter"};
-
-FunctionRegistry Registry() {
-  FunctionRegistry registry;
-  EDDY_CHECK(registry
-                 .Register({kCounter, {kSeen.Describe()},
-                            [](Context& ctx, const Message& msg) {
-                              if (msg.Is(StringType())) throw std::runtime_error("bad input");
-                              ctx.Storage().Set(kSeen, ctx.Storage().Get(kSeen).value_or(0) + 1);
-                            }})
-                 .ok());
-  return registry;
-}
+using test::CounterRegistry;
+using test::kCounter;
+using test::kSeen;
 
 std::string Request(const FunctionType& type, bool with_state, TypedValue argument) {
   InvocationBatch batch;
@@ -35,7 +25,7 @@ std::string Request(const FunctionType& type, bool with_state, TypedValue argume
 }
 
 TEST(HandleToFunction, RunsTheBatch) {
-  FunctionRegistry registry = Registry();
+  FunctionRegistry registry = CounterRegistry();
   Result<std::string> out = HandleToFunction(registry, Request(kCounter, true, types::Long(1)));
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   Result<FunctionReply> reply = DecodeFromFunction(*out);
@@ -46,7 +36,7 @@ TEST(HandleToFunction, RunsTheBatch) {
 }
 
 TEST(HandleToFunction, IncompleteContext) {
-  FunctionRegistry registry = Registry();
+  FunctionRegistry registry = CounterRegistry();
   Result<std::string> out = HandleToFunction(registry, Request(kCounter, false, types::Long(1)));
   ASSERT_TRUE(out.ok());
   Result<FunctionReply> reply = DecodeFromFunction(*out);
@@ -56,18 +46,18 @@ TEST(HandleToFunction, IncompleteContext) {
 }
 
 TEST(HandleToFunction, Errors) {
-  FunctionRegistry registry = Registry();
+  FunctionRegistry registry = CounterRegistry();
   EXPECT_EQ(HandleToFunction(registry, Request({"example", "nope"}, true, types::Long(1)))
                 .status()
                 .code(),
             StatusCode::kNotFound);
   Result<std::string> thrown = HandleToFunction(registry, Request(kCounter, true, types::String("x")));
   EXPECT_EQ(thrown.status().code(), StatusCode::kInternal);
-  EXPECT_NE(thrown.status().message().find("bad input"), std::string::npos);
+  EXPECT_NE(thrown.status().message().find("handler blew up"), std::string::npos);
 }
 
 TEST(HandleToFunction, MalformedBytes) {
-  FunctionRegistry registry = Registry();
+  FunctionRegistry registry = CounterRegistry();
   std::string valid = Request(kCounter, true, types::Long(1));
   const std::string cases[] = {
       "",                                  // no invocation batch

@@ -29,6 +29,7 @@
 #include "eddy/model/typed_value.h"
 #include "eddy/protocol/codec.h"
 #include "eddy/sdk/server.h"
+#include "unit/sdk/counter_registry.h"
 #include "fakes/test_certs.h"
 
 namespace eddy::sdk {
@@ -43,20 +44,9 @@ using unix_socket = asio::local::stream_protocol;
 using Req = http::request<http::string_body>;
 using Res = http::response<http::string_body>;
 
-const ValueSpec<int64_t> kSeen = ValueSpec<int64_t>::Of("seen", LongType());
-const FunctionType kCounter{"example", "counter"};
-
-FunctionRegistry Registry() {
-  FunctionRegistry registry;
-  EDDY_CHECK(registry
-                 .Register({kCounter, {kSeen.Describe()},
-                            [](Context& ctx, const Message& msg) {
-                              if (msg.Is(StringType())) throw std::runtime_error("handler blew up");
-                              ctx.Storage().Set(kSeen, ctx.Storage().Get(kSeen).value_or(0) + 1);
-                            }})
-                 .ok());
-  return registry;
-}
+using test::CounterRegistry;
+using test::kCounter;
+using test::kSeen;
 
 std::string ToFunction(const FunctionType& type, int64_t seen, TypedValue argument) {
   InvocationBatch batch;
@@ -150,7 +140,7 @@ class HttpServerTest : public ::testing::Test {
     if (server_) server_->Stop();
   }
 
-  FunctionRegistry registry_ = Registry();
+  FunctionRegistry registry_ = CounterRegistry();
   std::unique_ptr<FunctionServer> server_;
 };
 
@@ -340,7 +330,7 @@ TEST_F(HttpServerTest, StopIsIdempotentAndRefusesNewConnections) {
 }
 
 TEST(HttpServerOptions, InvalidOptionsFail) {
-  FunctionRegistry registry = Registry();
+  FunctionRegistry registry = CounterRegistry();
   ServerOptions no_threads;
   no_threads.threads = 0;
   EXPECT_EQ(StartHttpServer(registry, no_threads).status().code(), StatusCode::kInvalidArgument);
@@ -379,7 +369,7 @@ class UnixSocketTest : public ::testing::Test {
 
   std::filesystem::path dir_;
   std::string path_;
-  FunctionRegistry registry_ = Registry();
+  FunctionRegistry registry_ = CounterRegistry();
 };
 
 TEST_F(UnixSocketTest, ServesAndReplacesAStaleSocket) {
@@ -471,7 +461,7 @@ class TlsTest : public ::testing::Test {
   }
 
   static eddy::testing::TestCerts* certs_;
-  FunctionRegistry registry_ = Registry();
+  FunctionRegistry registry_ = CounterRegistry();
   std::unique_ptr<FunctionServer> server_;
 };
 eddy::testing::TestCerts* TlsTest::certs_ = nullptr;
