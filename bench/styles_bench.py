@@ -12,6 +12,7 @@ Scenarios (all through the eddy-worker process, release build):
                          socket, generator ingress; vs the raw HTTP rate of that server (wrk)
 
 Usage: bench/styles_bench.py [--messages N] [--keys K[,K2]] [--shards S] [--only NAME,...]
+                             [--set KEY=VALUE ...]   (worker config overrides)
 Standard library only; imports helpers from worker_bench.py.
 """
 
@@ -33,7 +34,8 @@ LABELS = 'namespace="example",type="keyed-counter"'
 
 
 class Run:
-    def __init__(self, build):
+    def __init__(self, build, overrides=()):
+        self.overrides = list(overrides)
         self.binp = os.path.join(build, "bin")
         self.lib = os.path.join(build, "lib", "libeddy_example_functions.so")
         self.work = tempfile.mkdtemp(prefix="eddy-styles-")
@@ -74,7 +76,8 @@ class Run:
         state = os.path.join(self.work, name + "-state")
         worker = self.start([os.path.join(self.binp, "eddy-worker"), "--module", module,
                              "--set", "state_dir=" + state, "--set", "admin_port=%d" % admin,
-                             "--set", "shards=%d" % shards], name + ".log")
+                             "--set", "shards=%d" % shards]
+                            + [a for o in self.overrides for a in ("--set", o)], name + ".log")
         samples = []  # (time, processed, buffered, worker cpu, other cpu)
         deadline = time.time() + 600
         while time.time() < deadline:
@@ -150,10 +153,12 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build", "release"))
     ap.add_argument("--wrk-duration", default="10s")
     ap.add_argument("--only", default="")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="worker config override for every worker run (repeatable)")
     args = ap.parse_args()
     only = set(filter(None, args.only.split(",")))
     want = lambda n: not only or n in only  # noqa: E731
-    run = Run(args.build)
+    run = Run(args.build, args.set)
     try:
         if want("embedded-generator"):
             for keys in [int(k) for k in args.keys.split(",")]:

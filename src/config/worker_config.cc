@@ -115,6 +115,12 @@ constexpr Key kKeys[] = {
      [](WorkerConfig& c, const std::string& v) {
        return SetUnsigned(v, 1, std::numeric_limits<uint64_t>::max(), c.max_inflight_per_shard);
      }},
+    {"state_cache_bytes",
+     [](WorkerConfig& c, const std::string& v) {
+       return SetUnsigned(v, 0, std::numeric_limits<uint64_t>::max(), c.state_cache_bytes);
+     }},
+    {"state_flush_interval",
+     [](WorkerConfig& c, const std::string& v) { return SetDuration(v, c.state_flush_interval); }},
     {"failure_policy",
      [](WorkerConfig& c, const std::string& v) {
        return SetChoice(v, {"retry", "dead-letter"}, c.failure_policy);
@@ -190,6 +196,7 @@ std::optional<Violation> FindViolation(const WorkerConfig& c) {
     return v;
   }
   if ((v = check("retry_backoff_max", positive(c.retry_backoff_max)))) return v;
+  if ((v = check("state_flush_interval", positive(c.state_flush_interval)))) return v;
   if ((v = check("commit_interval", positive(c.commit_interval)))) return v;
   if ((v = check("log_level",
                  CheckOneOf(c.log_level, {"trace", "debug", "info", "warn", "error"})))) {

@@ -1,5 +1,7 @@
 #include "dispatch/shard.h"
 
+#include "dispatch/state_cache.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -61,7 +63,12 @@ std::string ReasonKind(const std::string& reason) {
 }  // namespace
 
 Shard::Shard(ShardDeps deps)
-    : deps_(std::move(deps)), delay_timer_(io_), cleanup_timer_(io_) {
+    : deps_(std::move(deps)), delay_timer_(io_), cleanup_timer_(io_), flush_timer_(io_) {
+  state_ = deps_.state;
+  if (deps_.options.state_cache_bytes > 0) {
+    cache_ = std::make_unique<StateCache>(deps_.state, deps_.options.state_cache_bytes);
+    state_ = cache_.get();
+  }
   if (!deps_.options.now_ms) {
     deps_.options.now_ms = [] {
       return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -89,7 +96,7 @@ Status Shard::Start() {
     }
     invokers_[&endpoint] = std::move(invoker).value();
   }
-  Status scan = deps_.state->ScanDelayed(
+  Status scan = state_->ScanDelayed(
       deps_.key_groups.first, deps_.key_groups.last, [this](KeyGroup kg, DelayedRecord rec) {
         next_sequence_ = std::max(next_sequence_, rec.sequence + 1);
         DelayedKey key{rec.fire_at_ms, rec.sequence, kg};
@@ -110,11 +117,13 @@ Status Shard::Start() {
 void Shard::Stop() {
   if (!thread_.joinable()) return;
   boost::asio::post(io_, [this] {
+    FlushState();    // what was processed becomes durable before the shard stops
     CleanupFired();  // the worker closed its last epoch before stopping shards
     stopping_ = true;
     for (auto& [endpoint, invoker] : invokers_) invoker->Shutdown();
     delay_timer_.cancel();
     cleanup_timer_.cancel();
+    flush_timer_.cancel();
     for (auto& [addr, box] : mailboxes_) {
       if (box->retry_timer) box->retry_timer->cancel();
     }
@@ -172,7 +181,12 @@ void Shard::Deliver(Envelope env) {
   type->metrics->in.Inc();
   auto& slot = mailboxes_[env.target];
   if (!slot) {
-    slot = std::make_unique<Mailbox>();
+    if (spare_mailboxes_.empty()) {
+      slot = std::make_unique<Mailbox>();
+    } else {
+      slot = std::move(spare_mailboxes_.back());
+      spare_mailboxes_.pop_back();
+    }
     slot->address = env.target;
     slot->kg = KeyGroupOf(env.target.id, deps_.max_parallelism);
     slot->type = type;
@@ -201,7 +215,7 @@ void Shard::StartRequest(Mailbox& box) {
 
 void Shard::SendBatch(Mailbox& box) {
   FunctionTypeState& type = *box.type;
-  auto values = deps_.state->ReadValues(box.kg, box.address, type.names, Now());
+  auto values = state_->ReadValues(box.kg, box.address, type.names, Now());
   if (!values.ok()) {
     OnFailure(box, values.status());
     return;
@@ -327,7 +341,6 @@ Status Shard::ApplyResponse(Mailbox& box, const InvocationResponse& response) {
                              msg.target.ToString() + "'");
     }
   }
-  std::set<std::string> tokens_set_here;
   for (const auto& d : response.delayed_messages) {
     if (d.is_cancellation) {
       if (d.cancellation_token.empty()) {
@@ -356,7 +369,7 @@ Status Shard::ApplyResponse(Mailbox& box, const InvocationResponse& response) {
   uint64_t epoch = box.inflight.front().epoch;
   for (const auto& env : box.inflight) epoch = std::min(epoch, env.epoch);
   const int64_t now = Now();
-  auto batch = deps_.state->NewWriteBatch();
+  auto batch = state_->NewWriteBatch();
 
   // 1. Delayed messages and cancellations, checked against what is pending (including this
   //    reply's own earlier entries, in order).
@@ -370,7 +383,7 @@ Status Shard::ApplyResponse(Mailbox& box, const InvocationResponse& response) {
         added_here.erase(it);
         continue;
       }
-      auto found = deps_.state->FindDelayedByToken(box.kg, self, d.cancellation_token);
+      auto found = state_->FindDelayedByToken(box.kg, self, d.cancellation_token);
       if (!found.ok()) return found.status();
       if (found.value()) {  // unknown or already fired: best effort, nothing to do
         const DelayedRecord& rec = *found.value();
@@ -386,7 +399,7 @@ Status Shard::ApplyResponse(Mailbox& box, const InvocationResponse& response) {
         return InvalidArgument("cancellation token '" + rec.cancellation_token +
                                "' used twice in one reply");
       }
-      auto found = deps_.state->FindDelayedByToken(box.kg, self, rec.cancellation_token);
+      auto found = state_->FindDelayedByToken(box.kg, self, rec.cancellation_token);
       if (!found.ok()) return found.status();
       bool pending = found.value().has_value();
       if (pending) {
@@ -405,9 +418,13 @@ Status Shard::ApplyResponse(Mailbox& box, const InvocationResponse& response) {
   for (const auto& [key, rec] : added) batch->PutDelayed(box.kg, rec);
 
   // 2. State mutations, then TTL refresh of states that expire after invoke.
-  std::set<std::string> mutated;
+  bool any_after_invoke = false;
+  for (const auto& spec : type.specs) {
+    any_after_invoke = any_after_invoke || spec.expire_mode == ExpireMode::kAfterInvoke;
+  }
+  std::set<std::string> mutated;  // only needed for the after-invoke refresh
   for (const auto& m : response.state_mutations) {
-    mutated.insert(m.name);
+    if (any_after_invoke) mutated.insert(m.name);
     if (m.kind == StateMutation::Kind::kDelete) {
       batch->DeleteValue(box.kg, self, m.name);
       continue;
@@ -417,7 +434,8 @@ Status Shard::ApplyResponse(Mailbox& box, const InvocationResponse& response) {
                   spec->expire_mode == ExpireMode::kNone ? 0 : now + spec->expire_after_ms};
     batch->PutValue(box.kg, self, m.name, v);
   }
-  for (size_t i = 0; i < type.specs.size() && i < box.read_values.size(); ++i) {
+  for (size_t i = 0; any_after_invoke && i < type.specs.size() && i < box.read_values.size();
+       ++i) {
     const StateSpec& spec = type.specs[i];
     if (spec.expire_mode != ExpireMode::kAfterInvoke || !box.read_values[i]) continue;
     if (mutated.count(spec.name)) continue;
@@ -426,7 +444,7 @@ Status Shard::ApplyResponse(Mailbox& box, const InvocationResponse& response) {
     batch->PutValue(box.kg, self, spec.name, v);
   }
   if (!batch->empty()) {
-    Status st = deps_.state->Commit(*batch);
+    Status st = state_->Commit(*batch);
     if (!st.ok()) return st;  // nothing was sent yet, so the batch can be retried as a whole
   }
   for (const auto& key : cancelled) {
@@ -502,7 +520,18 @@ void Shard::OnFailure(Mailbox& box, const Status& status) {
 }
 
 void Shard::FinishInflight(Mailbox& box) {
-  for (const auto& env : box.inflight) ReleaseEnvelope(env);
+  if (cache_ && cache_->HasDirty()) {
+    // The batch's effects are only in the write-back cache: its counts are released when a
+    // flush made them durable, so ingress offsets never get ahead of durable state.
+    for (const auto& env : box.inflight) unflushed_.push_back(env.epoch);
+    if (unflushed_.size() >= deps_.options.max_unflushed_messages) {
+      FlushState();
+    } else {
+      ArmFlushTimer();
+    }
+  } else {
+    for (const auto& env : box.inflight) ReleaseEnvelope(env);
+  }
   box.inflight.clear();
   box.read_values.clear();
   box.busy = false;
@@ -512,7 +541,21 @@ void Shard::FinishInflight(Mailbox& box) {
 void Shard::ContinueOrRetire(Mailbox& box) {
   if (box.backlog.empty()) {
     SetBlocked(box, false);
-    mailboxes_.erase(box.address);  // `box` is gone after this line
+    // `box` is gone from the map after this; its object is kept for reuse (a mailbox lives for
+    // one burst of messages, and allocating its containers every time was measurable).
+    auto it = mailboxes_.find(box.address);
+    std::unique_ptr<Mailbox> spare = std::move(it->second);
+    mailboxes_.erase(it);
+    if (spare_mailboxes_.size() < kSpareMailboxes) {
+      spare->backlog.clear();
+      spare->inflight.clear();
+      spare->read_values.clear();
+      spare->states_sent = 0;
+      spare->busy = spare->queued = spare->blocked = false;
+      spare->failures = spare->incomplete_rounds = 0;
+      spare->retry_timer.reset();
+      spare_mailboxes_.push_back(std::move(spare));
+    }
   } else if (ready_.empty()) {
     TakeBacklogAndStart(box);
   } else {
@@ -606,7 +649,7 @@ void Shard::ArmDelayTimer() {
 void Shard::FireDueDelayed() {
   if (stopping_) return;
   const int64_t now = Now();
-  auto batch = deps_.state->NewWriteBatch();
+  auto batch = state_->NewWriteBatch();
   std::vector<std::pair<DelayedKey, DelayedRecord>> due;
   for (auto it = delayed_.begin();
        it != delayed_.end() && it->first.fire_at_ms <= now && due.size() < 4096; ++it) {
@@ -620,7 +663,7 @@ void Shard::FireDueDelayed() {
   }
   if (!due.empty()) {
     if (!batch->empty()) {
-      Status st = deps_.state->Commit(*batch);
+      Status st = state_->Commit(*batch);
       if (!st.ok()) {
         // Nothing routed: the messages stay pending and are tried again shortly.
         spdlog::error("shard {}: firing delayed messages: {}", deps_.index, st.ToString());
@@ -659,7 +702,7 @@ void Shard::ScheduleFiredCleanup() {
 
 void Shard::CleanupFired() {
   int64_t complete = deps_.progress->CompletedThrough();
-  auto batch = deps_.state->NewWriteBatch();
+  auto batch = state_->NewWriteBatch();
   size_t n = 0;
   // Epochs from Pin never decrease, so fired_ is ordered by epoch.
   while (n < fired_.size() && static_cast<int64_t>(fired_[n].epoch) <= complete) {
@@ -667,7 +710,7 @@ void Shard::CleanupFired() {
     ++n;
   }
   if (n == 0) return;
-  Status st = deps_.state->Commit(*batch);
+  Status st = state_->Commit(*batch);
   if (!st.ok()) {
     spdlog::warn("shard {}: removing processed delayed messages: {} (retrying)", deps_.index,
                  st.ToString());
@@ -675,4 +718,29 @@ void Shard::CleanupFired() {
   }
   fired_.erase(fired_.begin(), fired_.begin() + static_cast<std::ptrdiff_t>(n));
 }
+void Shard::ArmFlushTimer() {
+  if (flush_armed_ || stopping_) return;
+  flush_armed_ = true;
+  flush_timer_.expires_after(deps_.options.state_flush_interval);
+  flush_timer_.async_wait([this](const boost::system::error_code& ec) {
+    flush_armed_ = false;
+    if (!ec) FlushState();
+  });
+}
+
+void Shard::FlushState() {
+  if (!cache_) return;
+  Status st = cache_->Flush();
+  if (!st.ok()) {
+    // Nothing released: the counts hold the offsets back until a flush succeeds.
+    spdlog::error("shard {}: writing state: {} (retrying)", deps_.index, st.ToString());
+    ArmFlushTimer();
+    return;
+  }
+  if (unflushed_.empty()) return;
+  for (uint64_t epoch : unflushed_) deps_.progress->Release(epoch);
+  deps_.flow->Add(-static_cast<int64_t>(unflushed_.size()));
+  unflushed_.clear();
+}
+
 }  // namespace eddy

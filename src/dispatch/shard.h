@@ -33,6 +33,8 @@
 
 namespace eddy {
 
+class StateCache;
+
 using InvokerFactory =
     std::function<Result<InvokerPtr>(boost::asio::io_context&, const EndpointSpec&)>;
 
@@ -45,6 +47,12 @@ struct ShardOptions {
   // Requests in flight (or waiting for a retry) at once on this shard; more addresses with
   // messages wait their turn in arrival order (StateFun: statefun.async.max-per-task).
   size_t max_inflight_requests = 32768;
+  // Write-back state cache per shard (dispatch/state_cache.h); 0 disables it (every reply is
+  // written to RocksDB at once). Dirty state is flushed every state_flush_interval, or when
+  // max_unflushed_messages processed messages wait for a flush.
+  size_t state_cache_bytes = 0;
+  std::chrono::milliseconds state_flush_interval{10};
+  size_t max_unflushed_messages = 32768;
   // Wall clock in ms since the epoch; injectable so tests control TTL and delays.
   std::function<int64_t()> now_ms;
 };
@@ -108,6 +116,9 @@ class Shard {
   void ContinueOrRetire(Mailbox& box);
   void DeadLetterEnvelope(const Envelope& env, const std::string& reason);
   void ReleaseEnvelope(const Envelope& env);
+  // Write-back cache: flushes dirty state, then releases the counts of the messages it covers.
+  void FlushState();
+  void ArmFlushTimer();
   void SetBlocked(Mailbox& box, bool blocked);
 
   // Delayed messages: an in-memory index of this shard's pending ones, ordered by fire time.
@@ -119,6 +130,9 @@ class Shard {
   int64_t Now() const { return deps_.options.now_ms(); }
 
   ShardDeps deps_;
+  std::unique_ptr<StateCache> cache_;  // null when disabled
+  StateBackend* state_ = nullptr;      // cache_ or deps_.state
+  std::vector<uint64_t> unflushed_;    // epochs of processed messages awaiting a flush
   boost::asio::io_context io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::thread thread_;
@@ -129,6 +143,8 @@ class Shard {
   std::unordered_map<FunctionType, std::unique_ptr<FunctionTypeState>, FunctionTypeHash> types_;
   std::map<const EndpointSpec*, InvokerPtr> invokers_;
   std::unordered_map<Address, std::unique_ptr<Mailbox>, AddressHash> mailboxes_;
+  static constexpr size_t kSpareMailboxes = 4096;
+  std::vector<std::unique_ptr<Mailbox>> spare_mailboxes_;
   size_t inflight_requests_ = 0;
   std::deque<Address> ready_;  // mailboxes with messages, waiting for an in-flight slot
 
@@ -149,6 +165,8 @@ class Shard {
   boost::asio::steady_timer delay_timer_;
   boost::asio::steady_timer cleanup_timer_;
   bool cleanup_armed_ = false;
+  boost::asio::steady_timer flush_timer_;
+  bool flush_armed_ = false;
   int64_t delay_timer_at_ = 0;
   uint64_t next_sequence_ = 1;
   std::atomic<int64_t> pending_delayed_{0};

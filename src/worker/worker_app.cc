@@ -146,6 +146,8 @@ Status WorkerApp::Start() {
     deps.options.failure_policy = config_.failure_policy;
     deps.options.retry_backoff_max = config_.retry_backoff_max;
     deps.options.max_inflight_requests = config_.max_inflight_per_shard;
+    deps.options.state_cache_bytes = config_.state_cache_bytes / shard_count;
+    deps.options.state_flush_interval = config_.state_flush_interval;
     p.shards.push_back(std::make_unique<Shard>(std::move(deps)));
     shard_ptrs.push_back(p.shards.back().get());
   }

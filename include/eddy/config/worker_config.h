@@ -22,6 +22,11 @@ struct WorkerConfig {
   uint64_t max_buffered_messages = 100000;  // all mailboxes together; ingestion pauses above it
   uint64_t max_inflight_per_shard = 32768;  // like statefun.async.max-per-task
 
+  // Per-shard write-back state cache (0 = off: every reply is written to RocksDB at once).
+  // Dirty state is written every state_flush_interval; offsets wait for it.
+  uint64_t state_cache_bytes = 64ull << 20;
+  Millis state_flush_interval{10};
+
   // What happens to a batch whose function kept failing for the whole call budget.
   // "retry": keep the messages and retry the address with backoff (nothing is dropped; the
   //          address stays blocked, other addresses flow).

@@ -187,6 +187,8 @@ class ShardTest : public ::testing::Test {
     deps.options.retry_backoff_max = 2 * backoff_;
     deps.options.now_ms = [this] { return now_ms_.load(); };
     deps.options.max_inflight_requests = max_inflight_;
+    deps.options.state_cache_bytes = state_cache_bytes_;
+    deps.options.state_flush_interval = flush_interval_;
     shard_ = std::make_unique<Shard>(std::move(deps));
     router_ = std::make_unique<LocalRouter>(16, std::vector<Shard*>{shard_.get()});
     shard_->set_router(router_.get());
@@ -230,6 +232,8 @@ class ShardTest : public ::testing::Test {
   ScriptedCalls calls_;
   std::atomic<int64_t> now_ms_{1'000'000};
   size_t max_inflight_ = 32768;
+  size_t state_cache_bytes_ = 0;  // the write-back cache is off unless a test turns it on
+  std::chrono::milliseconds flush_interval_{10};
   std::chrono::milliseconds backoff_{10};
   std::unique_ptr<Shard> shard_;
   std::unique_ptr<LocalRouter> router_;
@@ -591,6 +595,76 @@ TEST_F(ShardTest, FiredDelayedMessageIsKeptUntilProcessed) {
     progress_.CloseEpoch();
     return StoredDelayed() == 0;
   })) << "the record is removed once its message is processed";
+}
+
+// With the write-back cache, a processed message counts as finished (flow control, offsets) only
+// once its state is durable: the cache holds the write, the counts wait for the flush.
+TEST_F(ShardTest, CachedStateIsDurableBeforeTheMessageCountsAsDone) {
+  state_cache_bytes_ = 1 << 20;
+  flush_interval_ = std::chrono::hours(1);  // only Stop (or the count limit) flushes here
+  StartShard();
+  Send(Addr("a"), types::Int(1));
+  calls_.Reply(0, Missing("count", types::kLong));
+  calls_.Batch(1);
+  calls_.Reply(1, FunctionReply{Modify("count", types::Long(7))});
+  // The reply is applied (the next batch for "a" would see it) but not yet written.
+  Send(Addr("a"), types::Int(2));
+  InvocationBatch next = calls_.Batch(2);
+  ASSERT_EQ(next.states.size(), 1u);
+  ASSERT_TRUE(next.states[0].value.has_value());
+  EXPECT_EQ(next.states[0].value->value, types::Long(7).value) << "reads see the cached write";
+  auto stored = state_->ReadValues(KeyGroupOf("a", 16), Addr("a"), {"count"}, now_ms_);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_FALSE(stored.value()[0].has_value()) << "not flushed yet";
+  EXPECT_EQ(flow_.Buffered(), 2) << "the first message is not done until its state is durable";
+  progress_.CloseEpoch();
+  EXPECT_LT(progress_.CompletedThrough(), 0) << "its epoch must not complete either";
+
+  calls_.Reply(2, FunctionReply{Modify("count", types::Long(8))});
+  StopShard();  // flushes
+  stored = state_->ReadValues(KeyGroupOf("a", 16), Addr("a"), {"count"}, now_ms_);
+  ASSERT_TRUE(stored.ok());
+  ASSERT_TRUE(stored.value()[0].has_value());
+  EXPECT_EQ(stored.value()[0]->value, types::Long(8).value);
+  EXPECT_EQ(flow_.Buffered(), 0);
+}
+
+TEST_F(ShardTest, CachedStateIsFlushedOnTheInterval) {
+  state_cache_bytes_ = 1 << 20;
+  flush_interval_ = 5ms;
+  StartShard();
+  Send(Addr("a"), types::Int(1));
+  calls_.Reply(0, Missing("count", types::kLong));
+  calls_.Batch(1);
+  calls_.Reply(1, FunctionReply{Modify("count", types::Long(7))});
+  ASSERT_TRUE(WaitFor([&] { return flow_.Buffered() == 0; }));
+  auto stored = state_->ReadValues(KeyGroupOf("a", 16), Addr("a"), {"count"}, now_ms_);
+  ASSERT_TRUE(stored.ok());
+  ASSERT_TRUE(stored.value()[0].has_value()) << "released only after the flush wrote it";
+  EXPECT_EQ(stored.value()[0]->value, types::Long(7).value);
+}
+
+// A reply with delayed messages is written at once, with every cached write before it: state
+// and delayed messages never diverge in what is durable.
+TEST_F(ShardTest, DelayedMessagesCommitTogetherWithCachedState) {
+  state_cache_bytes_ = 1 << 20;
+  flush_interval_ = std::chrono::hours(1);
+  StartShard();
+  Send(Addr("a"), types::Int(1));
+  calls_.Reply(0, Missing("count", types::kLong));
+  calls_.Batch(1);
+  calls_.Reply(1, FunctionReply{Modify("count", types::Long(7))});  // cached only
+  Send(Addr("b"), types::Int(1));  // "count" is registered by now: sent with the first request
+  ASSERT_EQ(calls_.Batch(2).states.size(), 1u);
+  InvocationResponse r = Modify("count", types::Long(1));
+  r.delayed_messages.push_back({false, "tok", 60000, Addr("b"), types::Int(9)});
+  calls_.Reply(2, FunctionReply{r});
+  ASSERT_TRUE(WaitFor([&] { return StoredDelayed() == 1; }));
+  auto a = state_->ReadValues(KeyGroupOf("a", 16), Addr("a"), {"count"}, now_ms_);
+  auto b = state_->ReadValues(KeyGroupOf("b", 16), Addr("b"), {"count"}, now_ms_);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE(a.value()[0].has_value()) << "the earlier cached write went with the delayed one";
+  EXPECT_TRUE(b.value()[0].has_value());
 }
 
 }  // namespace

@@ -1,0 +1,174 @@
+// StateCache against the real RocksDB backend (and a wrapper that can fail commits): reads served
+// from memory, writes held until Flush, delayed-message batches committed with every dirty value,
+// expiry, eviction of clean entries only, and a failed flush that loses nothing.
+#include "dispatch/state_cache.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace eddy {
+namespace {
+
+Address Addr(const std::string& id) { return Address{FunctionType{"test", "fn"}, id}; }
+
+StoredValue Val(const std::string& v, int64_t expires_at = 0) {
+  return StoredValue{"io.statefun.types/string", v, expires_at};
+}
+
+// Forwards to the real backend; Commit fails while `fail_commits` is set.
+class FlakyBackend : public StateBackend {
+ public:
+  explicit FlakyBackend(StateBackend* inner) : inner_(inner) {}
+  Result<std::vector<std::optional<StoredValue>>> ReadValues(
+      KeyGroup kg, const Address& a, const std::vector<std::string>& names, int64_t now) override {
+    ++reads;
+    return inner_->ReadValues(kg, a, names, now);
+  }
+  Result<std::optional<DelayedRecord>> FindDelayedByToken(KeyGroup kg, const Address& s,
+                                                          std::string_view t) override {
+    return inner_->FindDelayedByToken(kg, s, t);
+  }
+  Status ScanDelayed(KeyGroup f, KeyGroup l,
+                     const std::function<Status(KeyGroup, DelayedRecord)>& v) override {
+    return inner_->ScanDelayed(f, l, v);
+  }
+  std::unique_ptr<StateWriteBatch> NewWriteBatch() override { return inner_->NewWriteBatch(); }
+  Status Commit(StateWriteBatch& b) override {
+    if (fail_commits) return Unavailable("disk on fire");
+    ++commits;
+    return inner_->Commit(b);
+  }
+  Status Close() override { return Status::Ok(); }
+  bool fail_commits = false;
+  int reads = 0;
+  int commits = 0;
+
+ private:
+  StateBackend* inner_;
+};
+
+class StateCacheTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("eddy-state-cache-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    auto db = OpenRocksDbBackend(RocksDbOptions{dir_.string()});
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    db_ = std::move(db).value();
+    flaky_ = std::make_unique<FlakyBackend>(db_.get());
+  }
+  void TearDown() override {
+    (void)db_->Close();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::optional<StoredValue> Durable(const std::string& id, const std::string& name = "s") {
+    auto r = db_->ReadValues(KeyGroupOf(id, 16), Addr(id), {name}, 0);
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? r.value()[0] : std::nullopt;
+  }
+  std::optional<StoredValue> Cached(StateCache& c, const std::string& id, int64_t now = 0) {
+    auto r = c.ReadValues(KeyGroupOf(id, 16), Addr(id), {"s"}, now);
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? r.value()[0] : std::nullopt;
+  }
+  void Write(StateCache& c, const std::string& id, std::optional<StoredValue> v) {
+    auto b = c.NewWriteBatch();
+    if (v) {
+      b->PutValue(KeyGroupOf(id, 16), Addr(id), "s", *v);
+    } else {
+      b->DeleteValue(KeyGroupOf(id, 16), Addr(id), "s");
+    }
+    ASSERT_TRUE(c.Commit(*b).ok());
+  }
+
+  std::filesystem::path dir_;
+  StateBackendPtr db_;
+  std::unique_ptr<FlakyBackend> flaky_;
+};
+
+TEST_F(StateCacheTest, WritesStayInMemoryUntilFlush) {
+  StateCache cache(flaky_.get(), 1 << 20);
+  Write(cache, "a", Val("1"));
+  Write(cache, "a", Val("2"));
+  EXPECT_EQ(Cached(cache, "a")->value, "2");
+  EXPECT_FALSE(Durable("a").has_value());
+  EXPECT_TRUE(cache.HasDirty());
+  ASSERT_TRUE(cache.Flush().ok());
+  EXPECT_EQ(Durable("a")->value, "2");
+  EXPECT_EQ(flaky_->commits, 1) << "two writes of a hot key, one RocksDB write";
+  EXPECT_FALSE(cache.HasDirty());
+
+  Write(cache, "a", std::nullopt);
+  EXPECT_FALSE(Cached(cache, "a").has_value());
+  EXPECT_TRUE(Durable("a").has_value());
+  ASSERT_TRUE(cache.Flush().ok());
+  EXPECT_FALSE(Durable("a").has_value()) << "deletes are flushed too";
+}
+
+TEST_F(StateCacheTest, ReadsAreServedFromMemoryAfterTheFirst) {
+  StateCache cache(flaky_.get(), 1 << 20);
+  EXPECT_FALSE(Cached(cache, "a").has_value());
+  EXPECT_FALSE(Cached(cache, "a").has_value());
+  EXPECT_EQ(flaky_->reads, 1) << "absence is cached as well";
+  Write(cache, "a", Val("x"));
+  EXPECT_EQ(Cached(cache, "a")->value, "x");
+  EXPECT_EQ(flaky_->reads, 1);
+}
+
+TEST_F(StateCacheTest, ExpiredValuesReadAsAbsent) {
+  StateCache cache(flaky_.get(), 1 << 20);
+  Write(cache, "a", Val("x", /*expires_at=*/100));
+  EXPECT_TRUE(Cached(cache, "a", 99).has_value());
+  EXPECT_FALSE(Cached(cache, "a", 100).has_value());
+}
+
+TEST_F(StateCacheTest, DelayedChangesCommitWithEveryDirtyValue) {
+  StateCache cache(flaky_.get(), 1 << 20);
+  Write(cache, "a", Val("1"));
+  auto b = cache.NewWriteBatch();
+  b->PutValue(KeyGroupOf("b", 16), Addr("b"), "s", Val("2"));
+  DelayedRecord rec{Addr("b"), Addr("a"), TypedValue{"t/t", true, "v"}, "tok", 5000, 1};
+  b->PutDelayed(KeyGroupOf("b", 16), rec);
+  ASSERT_TRUE(cache.Commit(*b).ok());
+  EXPECT_EQ(Durable("a")->value, "1");
+  EXPECT_EQ(Durable("b")->value, "2");
+  auto found = db_->FindDelayedByToken(KeyGroupOf("b", 16), Addr("b"), "tok");
+  ASSERT_TRUE(found.ok());
+  EXPECT_TRUE(found.value().has_value());
+  EXPECT_FALSE(cache.HasDirty());
+}
+
+TEST_F(StateCacheTest, EvictsOnlyCleanEntries) {
+  StateCache cache(flaky_.get(), 1);  // everything is over capacity
+  Write(cache, "a", Val("dirty"));
+  EXPECT_EQ(Cached(cache, "b"), std::nullopt);  // read of another key triggers eviction
+  EXPECT_EQ(Cached(cache, "a")->value, "dirty") << "a dirty entry is never evicted";
+  ASSERT_TRUE(cache.Flush().ok());
+  EXPECT_EQ(cache.bytes(), 0u) << "after the flush everything is clean and evictable";
+  int reads = flaky_->reads;
+  EXPECT_EQ(Cached(cache, "a")->value, "dirty");
+  EXPECT_EQ(flaky_->reads, reads + 1) << "evicted: read back from RocksDB";
+}
+
+TEST_F(StateCacheTest, AFailedFlushLosesNothing) {
+  StateCache cache(flaky_.get(), 1 << 20);
+  Write(cache, "a", Val("1"));
+  flaky_->fail_commits = true;
+  EXPECT_EQ(cache.Flush().code(), StatusCode::kUnavailable);
+  EXPECT_TRUE(cache.HasDirty());
+  auto b = cache.NewWriteBatch();
+  b->PutDelayed(KeyGroupOf("a", 16),
+                DelayedRecord{Addr("a"), Addr("a"), TypedValue{"t/t", true, "v"}, "", 1, 1});
+  EXPECT_FALSE(cache.Commit(*b).ok());
+  EXPECT_TRUE(cache.HasDirty());
+  flaky_->fail_commits = false;
+  ASSERT_TRUE(cache.Flush().ok());
+  EXPECT_EQ(Durable("a")->value, "1");
+}
+
+}  // namespace
+}  // namespace eddy
