@@ -18,7 +18,8 @@ constexpr int kExitOk = 0;
 constexpr int kExitBadConfig = 2;  // also usage errors
 constexpr int kExitRuntimeError = 3;
 
-constexpr const char* kUsage = R"(Usage: eddy-coordinator --config FILE [--set KEY=VALUE]... [--validate]
+constexpr const char* kUsage =
+    R"(Usage: eddy-coordinator --config FILE [--set KEY=VALUE]... [--validate]
        eddy-coordinator --help | --version
 
 Coordinates the checkpoints of eddy workers: assigns key groups, triggers a checkpoint every
@@ -53,8 +54,10 @@ int main(int argc, char** argv) {
       return kExitOk;
     } else if (a == "--validate") {
       validate = true;
-    } else if ((a == "--config" || a == "--set") && i + 1 < argc) {
-      (a == "--config" ? config_path = argv[++i] : overrides.emplace_back(argv[++i]));
+    } else if (a == "--config" && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (a == "--set" && i + 1 < argc) {
+      overrides.emplace_back(argv[++i]);
     } else {
       std::fprintf(stderr, "eddy-coordinator: %s '%s'\n%s",
                    a == "--config" || a == "--set" ? "missing value for" : "unknown argument",

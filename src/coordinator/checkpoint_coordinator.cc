@@ -37,7 +37,9 @@ Status CheckWorkerId(const std::string& id) {
                              "' has a character outside [A-Za-z0-9._~-]");
     }
   }
-  if (id == "." || id == "..") return InvalidArgument("Register worker_id '" + id + "' is reserved");
+  if (id == "." || id == "..") {
+    return InvalidArgument("Register worker_id '" + id + "' is reserved");
+  }
   return Status::Ok();
 }
 

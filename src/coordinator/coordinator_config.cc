@@ -147,8 +147,9 @@ std::string Where(const std::string& file, const YAML::Node& node) {
 Status ApplyMap(CoordinatorConfig& config, const std::string& file, const YAML::Node& map,
                 const std::string& prefix, std::set<std::string>& seen) {
   for (auto it = map.begin(); it != map.end(); ++it) {
-    const YAML::Node& key_node = it->first;
-    const YAML::Node& value = it->second;
+    // Copies: *it is a temporary, references into it would dangle.
+    const YAML::Node key_node = it->first;
+    const YAML::Node value = it->second;
     if (!key_node.IsScalar()) {
       return InvalidArgument(Where(file, key_node) + ": keys must be plain words");
     }

@@ -247,7 +247,8 @@ Result<CoordinatorHandlePtr> StartCoordinatorWithStore(const CoordinatorConfig& 
   if (!handle->server_ || port == 0) {
     handle->loop_->Stop();
     handle->stopped_ = true;
-    return InvalidArgument("coordinator: cannot listen on '" + config.listen_address + "'");
+    // Usually the port is taken or the host is not local: a runtime problem, not a bad setting.
+    return Unavailable("coordinator: cannot listen on '" + config.listen_address + "'");
   }
   handle->address_ = HostOf(config.listen_address) + ":" + std::to_string(port);
   spdlog::info("coordinator: listening on {}, checkpoints in {}", handle->address_,

@@ -27,7 +27,8 @@ class CoordinatorHandle {
 using CoordinatorHandlePtr = std::unique_ptr<CoordinatorHandle>;
 
 // Opens storage, recovers (see CheckpointCoordinator::Create), binds the gRPC server. Fails with
-// InvalidArgument for a bad config or an address that cannot be bound, or with the recovery error.
+// InvalidArgument for a bad config, Unavailable when the address cannot be bound, or with the
+// recovery error.
 // `clock` = nullptr uses the system clock.
 Result<CoordinatorHandlePtr> StartEmbeddedCoordinator(const CoordinatorConfig& config,
                                                       Clock* clock = nullptr);

@@ -14,7 +14,8 @@ namespace eddy::coordinator {
 struct CoordinatorConfig {
   // host:port for the gRPC service; port 0 picks a free port (the handle reports it).
   std::string listen_address = "0.0.0.0:6123";
-  CoordinatorOptions checkpoint;  // checkpoint.*, expected_workers, max_parallelism, heartbeat_timeout
+  // checkpoint.*, plus expected_workers, max_parallelism and heartbeat_timeout.
+  CoordinatorOptions checkpoint;
   storage::StorageConfig storage;  // storage.*
   std::string log_level = "info";
   std::string log_format = "text";

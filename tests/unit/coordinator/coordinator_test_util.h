@@ -128,12 +128,18 @@ inline v1::WorkerMessage DeclineMsg(uint64_t id, const std::string& reason) {
   return m;
 }
 
-// Uploads what a worker would for checkpoint `id`: one shared SST (reused when `sst_number` was
-// uploaded before) and a snapshot blob under chk-<id>/<worker>/, and describes them.
+inline std::string SstKey(const std::string& worker, uint64_t number) {
+  std::string data = "sst-data-" + worker + "-" + std::to_string(number);
+  return "sst/" + worker + "-db/" + std::to_string(number) + "-" + Sha256Hex(data).substr(0, 8) +
+         ".sst";
+}
+
+// Uploads what a worker would for checkpoint `id`: shared SSTs (numbers; the same number is the
+// same object) and a snapshot blob under chk-<id>/<worker>/, and describes them.
 inline v1::SnapshotDescription UploadSnapshot(storage::ObjectStore& store,
                                               const std::string& worker, uint64_t id,
                                               const v1::Assignment& assignment,
-                                              uint64_t sst_number) {
+                                              std::vector<uint64_t> sst_numbers = {1}) {
   v1::SnapshotDescription d;
   d.set_worker_id(worker);
   *d.mutable_key_groups() = assignment.key_groups();
@@ -144,10 +150,9 @@ inline v1::SnapshotDescription UploadSnapshot(storage::ObjectStore& store,
     f->set_size(static_cast<int64_t>(data.size()));
     f->set_sha256(Sha256Hex(data));
   };
-  std::string sst = "sst-data-" + worker + "-" + std::to_string(sst_number);
-  add("sst/" + worker + "-db/" + std::to_string(sst_number) + "-" + Sha256Hex(sst).substr(0, 8) +
-          ".sst",
-      sst);
+  for (uint64_t n : sst_numbers) {
+    add(SstKey(worker, n), "sst-data-" + worker + "-" + std::to_string(n));
+  }
   add("chk-" + std::to_string(id) + "/" + worker + "/snapshot.pb",
       "snapshot-" + worker + "-" + std::to_string(id));
   auto* off = d.add_ingress_offsets();

@@ -391,6 +391,35 @@ TEST_F(ExactlyOnceEgressTest, MarkersOfAnEarlierRunAndForeignRecordsAreIgnored) 
   EXPECT_EQ(Committed(), (V{"old", "new"}));
 }
 
+TEST_F(ExactlyOnceEgressTest, RestoringAnOlderCheckpointThanCommittedStartsANewRun) {
+  std::string sealed1;
+  std::string run;
+  {
+    auto egress = Started();
+    run = egress->run_id();
+    ASSERT_TRUE(egress->Append(Rec("a")).ok());
+    sealed1 = egress->SealEpoch(1).value();
+    ASSERT_TRUE(egress->OnCheckpointComplete(1).ok());
+    ASSERT_TRUE(egress->Append(Rec("b")).ok());
+    ASSERT_TRUE(egress->SealEpoch(2).ok());
+    ASSERT_TRUE(egress->OnCheckpointComplete(2).ok());
+  }
+  // Checkpoint 2's manifest turned out corrupt: the worker falls back to checkpoint 1.
+  std::string sealed2;
+  {
+    auto restored = Make();
+    ASSERT_TRUE(restored->Recover(1, sealed1).ok());
+    EXPECT_NE(restored->run_id(), run);
+    ASSERT_TRUE(restored->Append(Rec("b2")).ok());  // epoch 2 recomputed, same number
+    sealed2 = restored->SealEpoch(2).value();
+    // Dies before committing it.
+  }
+  auto again = Make();
+  ASSERT_TRUE(again->Recover(2, sealed2).ok());
+  // The old run's marker for epoch 2 must not hide the new epoch 2.
+  EXPECT_EQ(Committed(), (V{"a", "b", "b2"}));
+}
+
 TEST_F(ExactlyOnceEgressTest, BufferIsBoundedAndFreedByCommits) {
   ExactlyOnceEgressOptions options = Options();
   options.max_buffered_bytes = 1000;

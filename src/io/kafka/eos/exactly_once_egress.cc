@@ -94,11 +94,23 @@ class ExactlyOnceEgress::Impl {
 
     size_t skipped = 0;
     size_t to_produce = 0;
+    // Restored an older checkpoint than the newest committed epoch (e.g. the newest manifest was
+    // corrupt): epochs after it were committed and will be recomputed (duplicates, logged), and
+    // their numbers will be reused. Continue under a new run id, so the old markers cannot make a
+    // later recovery skip one of the new epochs.
+    const bool fork = *committed > checkpoint_id;
+    if (fork) {
+      spdlog::warn("exactly-once egress {}: restored checkpoint {} but epoch {} was already "
+                   "committed; output of epochs {}..{} will be produced again; continuing as a "
+                   "new run",
+                   producer_->transactional_id(), checkpoint_id, *committed, checkpoint_id + 1,
+                   *committed);
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
-      run_id_ = log->run_id;
+      run_id_ = fork ? RandomRunId() : log->run_id;
       last_sealed_ = checkpoint_id;
-      last_committed_ = *committed;
+      last_committed_ = fork ? checkpoint_id : *committed;
       for (eos::SealedEpoch& e : log->epochs) {
         if (e.epoch <= *committed) {
           ++skipped;  // its transaction committed before the crash
@@ -368,7 +380,9 @@ class ExactlyOnceEgress::Impl {
     }
     auto produce = [&](const EgressRecord& r) -> TxnStatus {
       TxnStatus p = WithRetries([&] { return producer_->Produce(r); });
-      if (p.error_class == TxnErrorClass::kRetriable) return TxnStatus::Abortable(p.status.message());
+      if (p.error_class == TxnErrorClass::kRetriable) {
+        return TxnStatus::Abortable(p.status.message());
+      }
       return p;
     };
     for (const EgressRecord& r : epoch.records) {
