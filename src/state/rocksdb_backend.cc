@@ -6,6 +6,7 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
 #include <filesystem>
@@ -284,6 +285,41 @@ class RocksDbBackend final : public StateBackend {
     if (!s.ok() && result.ok()) result = FromRocks(s, "closing state at " + path_);
     db_.reset();  // closed even if flushing failed: the WAL still holds the writes
     return result;
+  }
+
+  Status CreateCheckpoint(const std::string& checkpoint_dir) override {
+    EDDY_RETURN_IF_ERROR(CheckOpen());
+    namespace fs = std::filesystem;
+    if (checkpoint_dir.empty()) return InvalidArgument("checkpoint directory is empty");
+    std::error_code ec;
+    // RocksDB wants an absolute path (it writes <dir>.tmp, then renames).
+    std::string dir = fs::absolute(checkpoint_dir, ec).lexically_normal().string();
+    if (ec) {
+      return InvalidArgument("bad checkpoint directory " + checkpoint_dir + ": " + ec.message());
+    }
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    if (fs::exists(fs::symlink_status(dir, ec))) {
+      return Status(StatusCode::kAlreadyExists, "checkpoint directory " + dir + " already exists");
+    }
+    rocksdb::Checkpoint* raw = nullptr;
+    rocksdb::Status s = rocksdb::Checkpoint::Create(db_.get(), &raw);
+    if (!s.ok()) return FromRocks(s, "preparing a checkpoint of " + path_);
+    std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+    // log_size_for_flush = max: never flush (DBImpl::GetLiveFilesStorageInfo skips the flush
+    // for exactly this value); every live WAL goes into the copy instead, the last one copied up
+    // to its size after FlushWAL, so the copy replays to the state of the last finished commit.
+    s = checkpoint->CreateCheckpoint(dir, std::numeric_limits<uint64_t>::max());
+    if (!s.ok()) return FromRocks(s, "creating checkpoint of " + path_ + " in " + dir);
+    return Status::Ok();
+  }
+
+  Status FlushMemtables() override {
+    EDDY_RETURN_IF_ERROR(CheckOpen());
+    rocksdb::FlushOptions flush_options;
+    flush_options.wait = true;
+    rocksdb::Status s = db_->Flush(flush_options);
+    if (!s.ok()) return FromRocks(s, "flushing state at " + path_);
+    return Status::Ok();
   }
 
   // For the testing hooks.

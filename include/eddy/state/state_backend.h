@@ -74,6 +74,26 @@ class StateBackend {
 
   // Flushes memtables and closes. Later calls fail with FailedPrecondition.
   virtual Status Close() = 0;
+
+  // ---- Checkpoints (docs/design/checkpoints.md; optional, so the defaults refuse) ----
+
+  // Writes an openable copy of the store into `checkpoint_dir`, which must not exist (its parent
+  // must; put it on the store's filesystem so SST files become hard links, not copies). Memtables
+  // are not flushed: the WAL is copied up to its current end instead, so the call costs links
+  // plus a WAL copy whatever the memtable holds. The copy has every commit that returned before
+  // the call; run it while no Commit is in progress (the checkpoint cut pauses writers) to get
+  // exactly one point in time. Open the copy with OpenRocksDbBackend. AlreadyExists when the
+  // directory exists.
+  virtual Status CreateCheckpoint(const std::string& checkpoint_dir) {
+    (void)checkpoint_dir;
+    return FailedPrecondition("this state backend cannot create checkpoints");
+  }
+
+  // Writes memtables to SST files and waits; the store stays open. (Not needed before
+  // CreateCheckpoint; useful to bound WAL size and in tests and benchmarks.)
+  virtual Status FlushMemtables() {
+    return FailedPrecondition("this state backend has no memtables to flush");
+  }
 };
 
 using StateBackendPtr = std::unique_ptr<StateBackend>;
