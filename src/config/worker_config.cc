@@ -10,6 +10,7 @@
 #include <charconv>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <map>
 #include <sstream>
@@ -58,6 +59,46 @@ Status CheckOneOf(const std::string& text, std::initializer_list<const char*> al
 
 Status CheckNonEmpty(const std::string& text) {
   return text.empty() ? Bad("must not be empty") : Status::Ok();
+}
+
+Result<bool> ParseBool(const std::string& text) {
+  if (text == "true") return true;
+  if (text == "false") return false;
+  return Bad("expected true or false, got '" + text + "'");
+}
+
+// Worker ids become object-key segments and gRPC registrations: same alphabet as the
+// coordinator's ([A-Za-z0-9._~-], 1..128 characters, not "." or "..").
+Status CheckWorkerId(const std::string& text) {
+  if (text.empty()) return Status::Ok();  // the host name is used
+  if (text.size() > 128) return Bad("must be at most 128 characters");
+  if (text == "." || text == "..") return Bad("must not be '" + text + "'");
+  for (char ch : text) {
+    bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '_' || ch == '~' || ch == '-';
+    if (!ok) return Bad("may only contain [A-Za-z0-9._~-], got '" + text + "'");
+  }
+  return Status::Ok();
+}
+
+Status CheckHostPort(const std::string& text) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == text.size()) {
+    return Bad("expected host:port, got '" + text + "'");
+  }
+  uint64_t port = 0;
+  std::string p = text.substr(colon + 1);
+  auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
+  if (ec != std::errc() || ptr != p.data() + p.size() || port == 0 || port > 65535) {
+    return Bad("expected host:port with a port between 1 and 65535, got '" + text + "'");
+  }
+  return Status::Ok();
+}
+
+Status CheckStorageUri(const std::string& text) {
+  if (text.empty()) return Status::Ok();
+  if (text.rfind("file:///", 0) == 0 || text.rfind("s3://", 0) == 0) return Status::Ok();
+  return Bad("expected file:///absolute/path or s3://bucket[/prefix], got '" + text + "'");
 }
 
 template <typename T>
@@ -139,6 +180,62 @@ constexpr Key kKeys[] = {
      [](WorkerConfig& c, const std::string& v) { return SetDuration(v, c.commit_interval); }},
     {"drain_timeout",
      [](WorkerConfig& c, const std::string& v) { return SetDuration(v, c.drain_timeout); }},
+    {"checkpoint.coordinator",
+     [](WorkerConfig& c, const std::string& v) {
+       if (!v.empty()) EDDY_RETURN_IF_ERROR(CheckHostPort(v));
+       c.checkpoint.coordinator = v;
+       return Status::Ok();
+     }},
+    {"checkpoint.embedded",
+     [](WorkerConfig& c, const std::string& v) {
+       Result<bool> b = ParseBool(v);
+       if (!b.ok()) return b.status();
+       c.checkpoint.embedded = *b;
+       return Status::Ok();
+     }},
+    {"checkpoint.interval",
+     [](WorkerConfig& c, const std::string& v) { return SetDuration(v, c.checkpoint.interval); }},
+    {"checkpoint.timeout",
+     [](WorkerConfig& c, const std::string& v) { return SetDuration(v, c.checkpoint.timeout); }},
+    {"checkpoint.retain",
+     [](WorkerConfig& c, const std::string& v) {
+       return SetUnsigned(v, 1, 1000000, c.checkpoint.retain);
+     }},
+    {"checkpoint.storage.uri",
+     [](WorkerConfig& c, const std::string& v) {
+       EDDY_RETURN_IF_ERROR(CheckStorageUri(v));
+       c.checkpoint.storage_uri = v;
+       return Status::Ok();
+     }},
+    {"checkpoint.storage.endpoint",
+     [](WorkerConfig& c, const std::string& v) {
+       return SetString(v, false, c.checkpoint.storage_endpoint);
+     }},
+    {"checkpoint.storage.region",
+     [](WorkerConfig& c, const std::string& v) {
+       return SetString(v, false, c.checkpoint.storage_region);
+     }},
+    {"checkpoint.storage.access_key_id",
+     [](WorkerConfig& c, const std::string& v) {
+       return SetString(v, false, c.checkpoint.storage_access_key_id);
+     }},
+    {"checkpoint.storage.secret_access_key",
+     [](WorkerConfig& c, const std::string& v) {
+       return SetString(v, false, c.checkpoint.storage_secret_access_key);
+     }},
+    {"checkpoint.worker_id",
+     [](WorkerConfig& c, const std::string& v) {
+       EDDY_RETURN_IF_ERROR(CheckWorkerId(v));
+       c.checkpoint.worker_id = v;
+       return Status::Ok();
+     }},
+    {"checkpoint.job",
+     [](WorkerConfig& c, const std::string& v) {
+       EDDY_RETURN_IF_ERROR(CheckNonEmpty(v));
+       EDDY_RETURN_IF_ERROR(CheckWorkerId(v));
+       c.checkpoint.job = v;
+       return Status::Ok();
+     }},
     {"log_level",
      [](WorkerConfig& c, const std::string& v) {
        return SetChoice(v, {"trace", "debug", "info", "warn", "error"}, c.log_level);
@@ -154,6 +251,15 @@ const Key* FindKey(const std::string& name) {
     if (name == key.name) return &key;
   }
   return nullptr;
+}
+
+// "checkpoint" and "checkpoint.storage": prefixes of dotted keys, written as nested maps in YAML.
+bool IsSection(const std::string& name) {
+  const std::string prefix = name + ".";
+  for (const Key& key : kKeys) {
+    if (std::string_view(key.name).substr(0, prefix.size()) == prefix) return true;
+  }
+  return false;
 }
 
 std::string KnownKeys() {
@@ -206,6 +312,30 @@ std::optional<Violation> FindViolation(const WorkerConfig& c) {
   if (c.failure_policy == "dead-letter" && c.dead_letter_topic.empty()) {
     return Violation{"failure_policy", "'dead-letter' requires dead_letter_topic to be set"};
   }
+  const WorkerCheckpointConfig& k = c.checkpoint;
+  if (!k.coordinator.empty()) {
+    if ((v = check("checkpoint.coordinator", CheckHostPort(k.coordinator)))) return v;
+  }
+  if (k.embedded && !k.coordinator.empty()) {
+    return Violation{"checkpoint.embedded",
+                     "checkpoint.embedded: true and checkpoint.coordinator are exclusive: run "
+                     "the coordinator inside this worker or use an external one, not both"};
+  }
+  if ((v = check("checkpoint.interval", positive(k.interval)))) return v;
+  if ((v = check("checkpoint.timeout", positive(k.timeout)))) return v;
+  if ((v = check("checkpoint.retain", in_range(k.retain, 1, 1000000)))) return v;
+  if ((v = check("checkpoint.storage.uri", CheckStorageUri(k.storage_uri)))) return v;
+  if ((v = check("checkpoint.worker_id", CheckWorkerId(k.worker_id)))) return v;
+  if (k.enabled() && k.storage_uri.empty()) {
+    return Violation{k.embedded ? "checkpoint.embedded" : "checkpoint.coordinator",
+                     "checkpointing needs checkpoint.storage.uri (file:///path or "
+                     "s3://bucket/prefix): the worker uploads its own checkpoint files"};
+  }
+  if (!k.enabled() && !k.storage_uri.empty()) {
+    return Violation{"checkpoint.storage.uri",
+                     "is set but checkpointing is off: set checkpoint.embedded: true or "
+                     "checkpoint.coordinator"};
+  }
   return std::nullopt;
 }
 
@@ -232,7 +362,27 @@ Result<WorkerConfig> LoadWorkerConfig(const std::string& yaml, const std::string
   if (!non_empty.empty()) {
     Field root = Field::Root(&context, non_empty.front());
     EDDY_RETURN_IF_ERROR(root.RequireMap());
-    for (const auto& [name, value] : root.Entries()) {
+    // Sections (checkpoint:, checkpoint.storage:) are flattened into dotted key names.
+    std::vector<std::pair<std::string, Field>> entries;
+    std::function<Status(const std::string&, const Field&)> flatten =
+        [&](const std::string& prefix, const Field& map) -> Status {
+      for (auto& [name, value] : map.Entries()) {
+        std::string full = prefix.empty() ? name : prefix + "." + name;
+        if (value.IsMap() && IsSection(full)) {
+          EDDY_RETURN_IF_ERROR(flatten(full, value));
+        } else {
+          entries.emplace_back(full, value);
+        }
+      }
+      return Status::Ok();
+    };
+    EDDY_RETURN_IF_ERROR(flatten("", root));
+    for (const auto& [name, value] : entries) {
+      if (IsSection(name)) {
+        if (!value.present()) continue;  // an empty section
+        return value.Error("expected a map of " + name + ".* settings, got " + value.Describe());
+      }
+      if (key_lines.count(name)) return value.Error("duplicate key '" + name + "'");
       const Key* key = FindKey(name);
       if (key == nullptr) {
         return value.Error("unknown key '" + name + "' (known keys: " + KnownKeys() + ")");

@@ -654,7 +654,9 @@ void Shard::FireDueDelayed() {
   for (auto it = delayed_.begin();
        it != delayed_.end() && it->first.fire_at_ms <= now && due.size() < 4096; ++it) {
     DelayedRecord kept = it->second;
-    if (!kept.cancellation_token.empty()) {
+    if (deps_.options.checkpointing) {
+      batch->DeleteDelayed(it->first.kg, kept);  // the checkpoint captures the envelope instead
+    } else if (!kept.cancellation_token.empty()) {
       batch->DeleteDelayed(it->first.kg, kept);  // record and token index
       kept.cancellation_token.clear();
       batch->PutDelayed(it->first.kg, kept);     // the record again, without a token
@@ -681,7 +683,7 @@ void Shard::FireDueDelayed() {
       uint64_t epoch = deps_.progress->Pin(1);
       deps_.flow->Add(1);
       deps_.router->Route(Envelope{rec.target, rec.sender, rec.argument, epoch});
-      fired_.push_back({epoch, key, std::move(rec)});
+      if (!deps_.options.checkpointing) fired_.push_back({epoch, key, std::move(rec)});
     }
     ScheduleFiredCleanup();
   }
@@ -741,6 +743,80 @@ void Shard::FlushState() {
   for (uint64_t epoch : unflushed_) deps_.progress->Release(epoch);
   deps_.flow->Add(-static_cast<int64_t>(unflushed_.size()));
   unflushed_.clear();
+}
+
+
+// ---- Checkpoint cut ----
+
+bool CutBarrier::WaitAllStopped(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return stopped_ >= shards_; });
+}
+
+bool CutBarrier::WaitAllCaptured(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, timeout, [&] { return captured_ >= shards_; });
+}
+
+void CutBarrier::ArriveStopped() {
+  std::lock_guard lock(mu_);
+  ++stopped_;
+  cv_.notify_all();
+}
+
+void CutBarrier::ArriveCaptured() {
+  std::lock_guard lock(mu_);
+  ++captured_;
+  cv_.notify_all();
+}
+
+CutBarrier::Phase CutBarrier::WaitFor(Phase phase) {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return phase_ >= phase; });
+  return phase_;
+}
+
+void CutBarrier::SetPhase(Phase phase) {
+  std::lock_guard lock(mu_);
+  if (phase > phase_) phase_ = phase;
+  cv_.notify_all();
+}
+
+void Shard::Cut(std::shared_ptr<CutBarrier> barrier, ShardCut* out) {
+  boost::asio::post(io_, [this, barrier = std::move(barrier), out] { RunCut(barrier, out); });
+}
+
+// Runs as its own handler, so the shard is between two handlers: no reply is half applied, no
+// batch half built. While it blocks, nothing else of this shard runs (timers and replies queue
+// up in the io_context), so the shard pushes nothing into any inbox.
+void Shard::RunCut(const std::shared_ptr<CutBarrier>& barrier, ShardCut* out) {
+  barrier->ArriveStopped();
+  if (barrier->WaitFor(CutBarrier::Phase::kCapture) != CutBarrier::Phase::kCapture) {
+    return;  // the agent gave up before every shard stopped: nothing to capture
+  }
+  // Every shard is stopped and the ingresses are paused, so no producer can push any more:
+  // what the inbox holds now is exactly this shard's share of the channels' state.
+  std::vector<Envelope> held;
+  while (auto env = inbox_.Pop()) held.push_back(std::move(*env));
+  if (cache_) {
+    FlushState();
+    if (cache_->HasDirty()) out->status = Unavailable("shard " + std::to_string(deps_.index) +
+                                                      ": the state cache could not be flushed");
+  }
+  for (const auto& [address, box] : mailboxes_) {
+    for (const Envelope& env : box->inflight) out->in_flight.push_back(env);
+    for (const Envelope& env : box->backlog) out->backlog.push_back(env);
+  }
+  out->inbox = held;
+  barrier->ArriveCaptured();
+  barrier->WaitFor(CutBarrier::Phase::kReleased);
+  // Delivered in the order they were pushed, before anything pushed after the pause.
+  for (Envelope& env : held) {
+    if (stopping_) {
+      continue;
+    }
+    Deliver(std::move(env));
+  }
 }
 
 }  // namespace eddy

@@ -9,10 +9,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -55,6 +57,54 @@ struct ShardOptions {
   size_t max_unflushed_messages = 32768;
   // Wall clock in ms since the epoch; injectable so tests control TTL and delays.
   std::function<int64_t()> now_ms;
+  // Checkpoint mode (docs/design/checkpoints.md): a delayed message's record is deleted in the
+  // same commit that fires it, because the checkpoint captures the fired envelope itself (in an
+  // inbox or mailbox). Without checkpoints the record stays until its progress epoch completes
+  // (at-least-once through committed offsets), which would fire it twice after a restore.
+  bool checkpointing = false;
+};
+
+// The worker-wide synchronous pause of a checkpoint cut, shared by the worker's checkpoint agent
+// and every shard. Phases: kStopping (shards arrive at the top of their loop and wait) ->
+// kCapture (each shard flushes its state cache and serializes what it buffers) -> kReleased
+// (processing resumes). The agent may jump to kReleased at any time (a timeout): a shard that had
+// not captured yet then captures nothing. Shared ownership because a late shard may arrive after
+// the agent gave up. Thread-safe.
+class CutBarrier {
+ public:
+  enum class Phase { kStopping, kCapture, kReleased };
+  explicit CutBarrier(size_t shards) : shards_(shards) {}
+
+  // Agent side. The waits return false on timeout.
+  bool WaitAllStopped(std::chrono::milliseconds timeout);
+  void StartCapture() { SetPhase(Phase::kCapture); }
+  bool WaitAllCaptured(std::chrono::milliseconds timeout);
+  void Release() { SetPhase(Phase::kReleased); }
+
+  // Shard side.
+  void ArriveStopped();
+  void ArriveCaptured();
+  // Blocks until the phase is at least `phase`; returns the phase reached.
+  Phase WaitFor(Phase phase);
+
+ private:
+  void SetPhase(Phase phase);
+  std::mutex mu_;
+  std::condition_variable cv_;
+  const size_t shards_;
+  size_t stopped_ = 0;
+  size_t captured_ = 0;
+  Phase phase_ = Phase::kStopping;
+};
+
+// What one shard held at the cut, as envelopes (Envelope::epoch is meaningless in a snapshot).
+// Restore order: every shard's in_flight, then every backlog, then every inbox; per address that
+// is the order the shard would have processed them in.
+struct ShardCut {
+  std::vector<Envelope> in_flight;  // batches sent to functions (or waiting for a retry)
+  std::vector<Envelope> backlog;    // mailbox backlogs
+  std::vector<Envelope> inbox;      // envelopes still in the inbox (delivered after the pause)
+  Status status;                    // a failed state flush makes the cut unusable
 };
 
 struct ShardDeps {
@@ -90,6 +140,12 @@ class Shard {
   // first by waiting for FlowControl to reach zero). Idempotent.
   void Stop();
 
+  // Checkpoint cut: posts a task that, at the top of the shard's loop (between handlers, so never
+  // inside reply application), joins `barrier`: arrives stopped, waits for kCapture, flushes the
+  // state cache and fills `out`, arrives captured, waits for kReleased, then delivers the inbox
+  // envelopes it took. `out` must stay valid until the barrier is released. Any thread.
+  void Cut(std::shared_ptr<CutBarrier> barrier, ShardCut* out);
+
   // Test and drain helpers, safe from any thread.
   int64_t PendingDelayed() const { return pending_delayed_.load(std::memory_order_relaxed); }
   const KeyGroupRange& key_groups() const { return deps_.key_groups; }
@@ -119,6 +175,7 @@ class Shard {
   // Write-back cache: flushes dirty state, then releases the counts of the messages it covers.
   void FlushState();
   void ArmFlushTimer();
+  void RunCut(const std::shared_ptr<CutBarrier>& barrier, ShardCut* out);
   void SetBlocked(Mailbox& box, bool blocked);
 
   // Delayed messages: an in-memory index of this shard's pending ones, ordered by fire time.

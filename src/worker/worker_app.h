@@ -9,12 +9,14 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "eddy/common/status.h"
 #include "eddy/config/module_spec.h"
 #include "eddy/config/worker_config.h"
+#include "eddy/coordinator.pb.h"
 
 namespace eddy {
 
@@ -43,6 +45,11 @@ class WorkerApp {
 
   uint16_t admin_port() const { return admin_port_; }
   int64_t buffered_messages() const;
+  // With checkpoints: set when the worker must stop and be restored (an exactly-once egress was
+  // fenced by a newer instance). The owner stops the process with an error.
+  std::optional<Status> Fatal() const;
+  // The checkpoint this run restored (0: none, or checkpointing off).
+  uint64_t restored_from() const;
 
  private:
   struct Parts;
@@ -50,7 +57,12 @@ class WorkerApp {
   WorkerConfig config_;
   std::unique_ptr<Parts> parts_;
   uint16_t admin_port_ = 0;
+  Status StartCheckpointing();
+  Status StartExactlyOnceEgress(const KafkaEgressSpec& spec);
+
   std::chrono::steady_clock::time_point last_epoch_close_;
+  std::string worker_id_;
+  std::vector<coordinator::v1::KeyGroupRange> key_groups_;
   bool started_ = false;
   bool drained_ = false;
 };

@@ -11,6 +11,28 @@
 
 namespace eddy {
 
+// Checkpoints and exactly-once recovery (docs/design/checkpoints.md, docs/operations.md). Off
+// unless `coordinator` is set or `embedded` is true; then state, in-flight messages and ingress
+// positions come from checkpoints instead of committed Kafka offsets.
+struct WorkerCheckpointConfig {
+  std::string coordinator;  // "host:port" of an external eddy-coordinator
+  bool embedded = false;    // run the coordinator inside this worker (single-worker jobs)
+  // The embedded coordinator's settings (an external one has its own file).
+  Millis interval{10000};
+  Millis timeout{60000};  // also bounds the wait for the coordinator's assignment at startup
+  uint32_t retain = 3;
+  // Where checkpoints live; required in both modes (the worker uploads its own files).
+  std::string storage_uri;  // file:///path or s3://bucket/prefix
+  std::string storage_endpoint;
+  std::string storage_region;  // empty: AWS_REGION / AWS_DEFAULT_REGION / us-east-1
+  std::string storage_access_key_id;
+  std::string storage_secret_access_key;
+  std::string worker_id;    // empty: the host name; [A-Za-z0-9._~-]
+  std::string job = "eddy";  // names exactly-once transactional ids: eddy-<job>-<worker>-<egress>
+
+  bool enabled() const { return embedded || !coordinator.empty(); }
+};
+
 struct WorkerConfig {
   std::string state_dir = "./eddy-state";
   uint32_t max_parallelism = 128;   // number of key groups, fixed for the life of the state
@@ -42,6 +64,8 @@ struct WorkerConfig {
   // How long SIGTERM waits for in-flight work before giving up (uncommitted records are then
   // read again after restart).
   Millis drain_timeout{30000};
+
+  WorkerCheckpointConfig checkpoint;  // checkpoint.*
 
   std::string log_level = "info";   // trace|debug|info|warn|error
   std::string log_format = "text";  // text|json

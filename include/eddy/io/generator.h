@@ -12,11 +12,13 @@
 // pinned on the ProgressTracker (one count per envelope, carried in Envelope::epoch) and added
 // to FlowControl before it is routed. While FlowControl::ShouldPause() the ingress holds until
 // ShouldResume(); a batch never takes FlowControl further than its bound (except that a record's
-// targets are never split). There are no offsets to commit: a restart starts again at record 0.
+// targets are never split). There are no offsets to commit: a restart starts again at record 0,
+// unless a checkpoint restore gives the sequence number to continue from (its position).
 //
 // Lifecycle: Create -> Start -> [StopFetching -> (drain)] -> Stop; the destructor stops. The
 // generating thread is owned by the ingress. All methods are thread-safe.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 
@@ -32,6 +34,11 @@ class GeneratorIngress {
   // (router, flow and progress are required). Nothing runs before Start.
   static Result<std::unique_ptr<GeneratorIngress>> Create(const GeneratorIngressSpec& spec,
                                                           IngressContext context);
+  // Starts at record `start_sequence` (a checkpoint's position) with the keys and values it would
+  // have produced from there, random key order included.
+  static Result<std::unique_ptr<GeneratorIngress>> Create(const GeneratorIngressSpec& spec,
+                                                          IngressContext context,
+                                                          uint64_t start_sequence);
   ~GeneratorIngress();
   GeneratorIngress(const GeneratorIngress&) = delete;
   GeneratorIngress& operator=(const GeneratorIngress&) = delete;
@@ -45,6 +52,13 @@ class GeneratorIngress {
   void Stop();
   // Records generated so far (each one routed to every target).
   uint64_t Generated() const;
+
+  // Checkpoint cut: waits until the generating thread is between two batches (at most
+  // `timeout`) and keeps it there until Resume; returns the sequence number of the next record
+  // (its position). DeadlineExceeded (and not paused) on timeout. Call Pause and Resume from the
+  // same thread.
+  Result<uint64_t> PauseAtBoundary(std::chrono::milliseconds timeout);
+  void Resume();
 
   class Impl;
 

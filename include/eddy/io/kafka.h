@@ -33,6 +33,18 @@ struct PartitionPosition {
   friend bool operator==(const PartitionPosition&, const PartitionPosition&) = default;
 };
 
+// Checkpoint mode (docs/design/checkpoints.md): ingress positions come from checkpoints.
+struct KafkaIngressOptions {
+  // No offsets are committed for progress (ProgressTracker); CommitPositions commits the
+  // positions of a completed checkpoint, for monitoring and as the start of a fresh job only.
+  // Every assigned partition gets a concrete position at assignment (logical startup positions
+  // are resolved to offsets), so a cut reports partitions that have not routed a record yet.
+  bool checkpointing = false;
+  // Restore: partitions listed here start at these offsets instead of the committed group offset
+  // or the startup position.
+  std::vector<PartitionPosition> start_positions;
+};
+
 // One Kafka consumer (one group member) on its own thread. For every record: key (UTF-8) is the
 // function id, and one Envelope per target type of the record's topic goes to the Router,
 // carrying TypedValue{valueType, raw record value} and the epoch the record was pinned on.
@@ -46,6 +58,9 @@ class KafkaIngress {
   // the consumer; nothing connects before Start.
   static Result<std::unique_ptr<KafkaIngress>> Create(const KafkaIngressSpec& spec,
                                                       IngressContext context);
+  static Result<std::unique_ptr<KafkaIngress>> Create(const KafkaIngressSpec& spec,
+                                                      IngressContext context,
+                                                      KafkaIngressOptions options);
   ~KafkaIngress();
   KafkaIngress(const KafkaIngress&) = delete;
   KafkaIngress& operator=(const KafkaIngress&) = delete;
@@ -64,6 +79,16 @@ class KafkaIngress {
   void Stop();
   // Per assigned partition: the next offset after the last routed record.
   std::vector<PartitionPosition> Positions() const;
+
+  // Checkpoint cut: waits until the consumer thread is between two records (at most `timeout`)
+  // and keeps it there until Resume, so no record is routed meanwhile; returns Positions() as of
+  // that boundary. DeadlineExceeded (and not paused) when the thread did not get there in time.
+  // Pause and Resume must be called from the same thread.
+  Result<std::vector<PartitionPosition>> PauseAtBoundary(std::chrono::milliseconds timeout);
+  void Resume();
+  // Commits these offsets for the consumer group, asynchronously; failures are only logged
+  // (informational in checkpoint mode).
+  void CommitPositions(const std::vector<PartitionPosition>& positions);
 
   class Impl;
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <string>
 #include <system_error>
@@ -44,18 +45,63 @@ uint64_t SplitMix64(uint64_t& state) {
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   return z ^ (z >> 31);
 }
+constexpr uint64_t kSplitMixGamma = 0x9e3779b97f4a7c15ULL;
+
+// The checkpoint cut's batch boundary: the generating thread holds it while it emits a batch;
+// Pause waits until no batch is being emitted and keeps the next one out until Resume.
+class BatchGate {
+ public:
+  // False when the wait ended because `stop` was set.
+  bool Enter(const std::atomic<bool>& stop) {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !paused_ || stop.load(); });
+    if (paused_) return false;
+    busy_ = true;
+    return true;
+  }
+  void Exit() {
+    std::lock_guard lock(mu_);
+    busy_ = false;
+    cv_.notify_all();
+  }
+  bool Pause(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    paused_ = true;
+    if (cv_.wait_for(lock, timeout, [&] { return !busy_; })) return true;
+    paused_ = false;
+    cv_.notify_all();
+    return false;
+  }
+  void Resume() {
+    std::lock_guard lock(mu_);
+    paused_ = false;
+    cv_.notify_all();
+  }
+  void Wake() {
+    std::lock_guard lock(mu_);
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool paused_ = false;
+  bool busy_ = false;
+};
 
 }  // namespace
 
 class GeneratorIngress::Impl {
  public:
-  Impl(const GeneratorIngressSpec& spec, IngressContext ctx)
+  Impl(const GeneratorIngressSpec& spec, IngressContext ctx, uint64_t start_sequence = 0)
       : spec_(spec),
         ctx_(ctx),
         long_values_(spec.value_type == types::kLong),
         random_keys_(spec.key_order == "random"),
         targets_(static_cast<int64_t>(spec.targets.size())),
-        rng_state_(spec.seed) {}
+        next_seq_(start_sequence),
+        // SplitMix64 adds the gamma once per record, so the state at record n is seed + n*gamma.
+        rng_state_(spec.seed + start_sequence * kSplitMixGamma) {}
 
   ~Impl() { Stop(); }
 
@@ -64,6 +110,14 @@ class GeneratorIngress::Impl {
   void StopFetching();
   void Stop();
   uint64_t Generated() const { return generated_.load(); }
+  Result<uint64_t> PauseAtBoundary(std::chrono::milliseconds timeout) {
+    if (!gate_.Pause(timeout)) {
+      return DeadlineExceeded("generator ingress " + spec_.id + ": no batch boundary within " +
+                              std::to_string(timeout.count()) + " ms");
+    }
+    return next_seq_;  // stable: the thread is outside Emit, and the gate's mutex orders it
+  }
+  void Resume() { gate_.Resume(); }
 
  private:
   void Run();
@@ -91,7 +145,8 @@ class GeneratorIngress::Impl {
   std::atomic<bool> running_{false};  // set by Start, cleared when Run returns
   std::atomic<uint64_t> generated_{0};
 
-  // Generating-thread state.
+  BatchGate gate_;
+  // Generating-thread state (next_seq_ is also read by PauseAtBoundary, under the gate).
   uint64_t next_seq_ = 0;
   uint64_t rng_state_;
   bool holding_ = false;
@@ -177,6 +232,7 @@ void GeneratorIngress::Impl::Stop() {
   if (stopped_) return;
   stopped_ = true;
   stop_fetching_.store(true);
+  gate_.Wake();
   if (thread_.joinable()) thread_.join();
   paused_gauge_->Set(0);
 }
@@ -202,7 +258,9 @@ void GeneratorIngress::Impl::Run() {
                                     kMaxPaceSleep));
       continue;
     }
+    if (!gate_.Enter(stop_fetching_)) break;
     Emit(records);
+    gate_.Exit();
   }
   if (stop_fetching_.load()) paused_gauge_->Set(1);  // shutdown, as the Kafka ingress reports it
   running_.store(false);
@@ -284,7 +342,12 @@ TypedValue GeneratorIngress::Impl::ValueOf(uint64_t seq) const {
 
 Result<std::unique_ptr<GeneratorIngress>> GeneratorIngress::Create(
     const GeneratorIngressSpec& spec, IngressContext context) {
-  auto impl = std::make_unique<Impl>(spec, context);
+  return Create(spec, context, 0);
+}
+
+Result<std::unique_ptr<GeneratorIngress>> GeneratorIngress::Create(
+    const GeneratorIngressSpec& spec, IngressContext context, uint64_t start_sequence) {
+  auto impl = std::make_unique<Impl>(spec, context, start_sequence);
   EDDY_RETURN_IF_ERROR(impl->Init());
   return std::unique_ptr<GeneratorIngress>(new GeneratorIngress(std::move(impl)));
 }
@@ -295,5 +358,9 @@ Status GeneratorIngress::Start() { return impl_->Start(); }
 void GeneratorIngress::StopFetching() { impl_->StopFetching(); }
 void GeneratorIngress::Stop() { impl_->Stop(); }
 uint64_t GeneratorIngress::Generated() const { return impl_->Generated(); }
+Result<uint64_t> GeneratorIngress::PauseAtBoundary(std::chrono::milliseconds timeout) {
+  return impl_->PauseAtBoundary(timeout);
+}
+void GeneratorIngress::Resume() { impl_->Resume(); }
 
 }  // namespace eddy

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -38,6 +39,8 @@ constexpr auto kRebalanceCommitTimeout = std::chrono::seconds(5);
 constexpr auto kStopCommitTimeout = std::chrono::seconds(5);
 constexpr int kOffsetsForTimesTimeoutMs = 10000;
 constexpr auto kWarmMetadataTimeout = std::chrono::seconds(5);
+constexpr int kWatermarkTimeoutMs = 5000;
+constexpr int kWatermarkAttempts = 3;
 
 struct PartitionListDeleter {
   void operator()(rd_kafka_topic_partition_list_t* l) const {
@@ -56,9 +59,49 @@ PartitionList ToList(const Offsets& offsets) {
 
 }  // namespace
 
+// The checkpoint cut's record boundary: the consumer thread holds it while it routes one record;
+// Pause waits until no record is being routed and keeps the next one out until Resume.
+class RecordGate {
+ public:
+  void Enter() {
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return !paused_; });
+    busy_ = true;
+  }
+  void Exit() {
+    std::lock_guard lock(mu_);
+    busy_ = false;
+    cv_.notify_all();
+  }
+  bool Pause(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    paused_ = true;
+    if (cv_.wait_for(lock, timeout, [&] { return !busy_; })) return true;
+    paused_ = false;
+    cv_.notify_all();
+    return false;
+  }
+  void Resume() {
+    std::lock_guard lock(mu_);
+    paused_ = false;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool paused_ = false;
+  bool busy_ = false;
+};
+
 class KafkaIngress::Impl {
  public:
-  Impl(const KafkaIngressSpec& spec, IngressContext ctx) : spec_(spec), ctx_(ctx) {}
+  Impl(const KafkaIngressSpec& spec, IngressContext ctx, KafkaIngressOptions options)
+      : spec_(spec), ctx_(ctx), options_(std::move(options)) {
+    for (const PartitionPosition& p : options_.start_positions) {
+      start_positions_[{p.topic, p.partition}] = p.next_offset;
+    }
+  }
 
   ~Impl() {
     Stop();
@@ -80,6 +123,15 @@ class KafkaIngress::Impl {
   Status CommitCompleted(std::chrono::milliseconds timeout);
   void Stop();
   std::vector<PartitionPosition> Positions() const;
+  Result<std::vector<PartitionPosition>> PauseAtBoundary(std::chrono::milliseconds timeout) {
+    if (!gate_.Pause(timeout)) {
+      return DeadlineExceeded("kafka ingress " + spec_.id + ": no record boundary within " +
+                              std::to_string(timeout.count()) + " ms");
+    }
+    return Positions();
+  }
+  void Resume() { gate_.Resume(); }
+  void CommitPositions(const std::vector<PartitionPosition>& positions);
 
  private:
   static void RebalanceTrampoline(rd_kafka_t* rk, rd_kafka_resp_err_t err,
@@ -88,6 +140,9 @@ class KafkaIngress::Impl {
   }
   void OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
   void ApplyStartPositions(rd_kafka_topic_partition_list_t* parts);
+  // Checkpoint mode: turns logical start offsets into concrete ones and records them as the
+  // partitions' positions, so a cut names every assigned partition.
+  void ResolveStartPositions(rd_kafka_topic_partition_list_t* parts);
   void UpdateAssignedGauge();
   void Subscribe();
   void Run();
@@ -104,6 +159,9 @@ class KafkaIngress::Impl {
 
   const KafkaIngressSpec spec_;
   const IngressContext ctx_;
+  const KafkaIngressOptions options_;
+  Offsets start_positions_;  // from options_.start_positions
+  RecordGate gate_;
   std::unordered_map<std::string, const KafkaIngressTopic*> topics_;
   rd_kafka_t* rk_ = nullptr;
   std::thread thread_;
@@ -228,6 +286,7 @@ void KafkaIngress::Impl::Stop() {
   stopped_ = true;
   stop_fetching_.store(true);
   stop_.store(true);
+  gate_.Resume();  // a thread held at a cut boundary must be able to finish
   if (thread_.joinable()) thread_.join();
   if (!started_) return;
   if (Status st = CommitCompleted(kStopCommitTimeout); !st.ok()) {
@@ -290,13 +349,15 @@ void KafkaIngress::Impl::Run() {
         } else if (!stop_fetching_.load()) {
           // A record fetched before a backpressure pause is still routed (bounded overshoot):
           // dropping it would skip it for good once consumption resumes.
+          gate_.Enter();
           HandleRecord(msg);
+          gate_.Exit();
         }
         rd_kafka_message_destroy(msg);
       }
     }
     ServeAsyncCommit();
-    if (std::chrono::steady_clock::now() >= next_commit_) {
+    if (!options_.checkpointing && std::chrono::steady_clock::now() >= next_commit_) {
       StartAsyncCommit();
       next_commit_ = std::chrono::steady_clock::now() + kCommitInterval;
     }
@@ -432,6 +493,7 @@ void KafkaIngress::Impl::OnRebalance(rd_kafka_resp_err_t err,
   const bool cooperative = std::string(rd_kafka_rebalance_protocol(rk_)) == "COOPERATIVE";
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     ApplyStartPositions(parts);
+    if (options_.checkpointing) ResolveStartPositions(parts);
     if (cooperative) {
       rd_kafka_error_t* error = rd_kafka_incremental_assign(rk_, parts);
       if (error != nullptr) {
@@ -449,7 +511,8 @@ void KafkaIngress::Impl::OnRebalance(rd_kafka_resp_err_t err,
   }
   // Revoked (or an error, which librdkafka treats as losing everything): commit what is done,
   // then forget the partitions; their in-flight records will be reprocessed by the new owner.
-  if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !rd_kafka_assignment_lost(rk_)) {
+  if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && !options_.checkpointing &&
+      !rd_kafka_assignment_lost(rk_)) {
     Offsets offsets = TakeCommittable();
     if (!offsets.empty()) {
       Status st = CommitSync(offsets, kRebalanceCommitTimeout);
@@ -500,6 +563,12 @@ void KafkaIngress::Impl::ApplyStartPositions(rd_kafka_topic_partition_list_t* pa
   for (int i = 0; i < parts->cnt; ++i) {
     rd_kafka_topic_partition_t& p = parts->elems[i];
     TopicPartition tp{p.topic, p.partition};
+    if (auto restored = start_positions_.find(tp); restored != start_positions_.end()) {
+      // A restored checkpoint's position wins over everything (the group offsets are only
+      // informational in checkpoint mode).
+      p.offset = restored->second;
+      continue;
+    }
     if (committed_err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       p.offset = RD_KAFKA_OFFSET_INVALID;  // librdkafka: committed offset, else auto.offset.reset
       continue;
@@ -550,6 +619,51 @@ void KafkaIngress::Impl::ApplyStartPositions(rd_kafka_topic_partition_list_t* pa
       // -1: no record at or after the date, so start at the end.
       p->offset = r.offset >= 0 ? r.offset : RD_KAFKA_OFFSET_END;
     }
+  }
+}
+
+void KafkaIngress::Impl::ResolveStartPositions(rd_kafka_topic_partition_list_t* parts) {
+  const bool earliest = spec_.auto_offset_reset_position == "earliest";
+  for (int i = 0; i < parts->cnt; ++i) {
+    rd_kafka_topic_partition_t& p = parts->elems[i];
+    if (p.offset < 0) {
+      int64_t low = -1;
+      int64_t high = -1;
+      rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+      for (int attempt = 0; attempt < kWatermarkAttempts; ++attempt) {
+        err = rd_kafka_query_watermark_offsets(rk_, p.topic, p.partition, &low, &high,
+                                               kWatermarkTimeoutMs);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+      }
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        // Left logical: the partition is then missing from cuts until it routes a record, and a
+        // restore before that starts it at its startup position again.
+        spdlog::error("kafka ingress {}: cannot resolve the start offset of {}/{}: {}", spec_.id,
+                      p.topic, p.partition, rd_kafka_err2str(err));
+        continue;
+      }
+      if (p.offset == RD_KAFKA_OFFSET_BEGINNING) {
+        p.offset = low;
+      } else if (p.offset == RD_KAFKA_OFFSET_END) {
+        p.offset = high;
+      } else {  // committed offset absent: auto.offset.reset
+        p.offset = earliest ? low : high;
+      }
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    positions_[{p.topic, p.partition}] = p.offset;
+  }
+}
+
+void KafkaIngress::Impl::CommitPositions(const std::vector<PartitionPosition>& positions) {
+  if (rk_ == nullptr || positions.empty()) return;
+  Offsets offsets;
+  for (const PartitionPosition& p : positions) offsets[{p.topic, p.partition}] = p.next_offset;
+  PartitionList list = ToList(offsets);
+  rd_kafka_resp_err_t err = rd_kafka_commit(rk_, list.get(), 1);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    commit_errors_->Inc();
+    spdlog::debug("kafka ingress {}: informational commit: {}", spec_.id, rd_kafka_err2str(err));
   }
 }
 
@@ -665,7 +779,8 @@ Status KafkaIngress::Impl::CommitSync(const Offsets& offsets, std::chrono::milli
 }
 
 Status KafkaIngress::Impl::CommitCompleted(std::chrono::milliseconds timeout) {
-  if (rk_ == nullptr) return Status::Ok();
+  // Checkpoint mode: progress lives in checkpoints (CommitPositions commits theirs).
+  if (rk_ == nullptr || options_.checkpointing) return Status::Ok();
   Offsets offsets = TakeCommittable();
   if (offsets.empty()) return Status::Ok();
   Status st = CommitSync(offsets, timeout);
@@ -683,7 +798,13 @@ std::vector<PartitionPosition> KafkaIngress::Impl::Positions() const {
 
 Result<std::unique_ptr<KafkaIngress>> KafkaIngress::Create(const KafkaIngressSpec& spec,
                                                            IngressContext context) {
-  auto impl = std::make_unique<Impl>(spec, context);
+  return Create(spec, context, KafkaIngressOptions{});
+}
+
+Result<std::unique_ptr<KafkaIngress>> KafkaIngress::Create(const KafkaIngressSpec& spec,
+                                                           IngressContext context,
+                                                           KafkaIngressOptions options) {
+  auto impl = std::make_unique<Impl>(spec, context, std::move(options));
   EDDY_RETURN_IF_ERROR(impl->Init());
   return std::unique_ptr<KafkaIngress>(new KafkaIngress(std::move(impl)));
 }
@@ -697,5 +818,13 @@ Status KafkaIngress::CommitCompleted(std::chrono::milliseconds timeout) {
 }
 void KafkaIngress::Stop() { impl_->Stop(); }
 std::vector<PartitionPosition> KafkaIngress::Positions() const { return impl_->Positions(); }
+Result<std::vector<PartitionPosition>> KafkaIngress::PauseAtBoundary(
+    std::chrono::milliseconds timeout) {
+  return impl_->PauseAtBoundary(timeout);
+}
+void KafkaIngress::Resume() { impl_->Resume(); }
+void KafkaIngress::CommitPositions(const std::vector<PartitionPosition>& positions) {
+  impl_->CommitPositions(positions);
+}
 
 }  // namespace eddy

@@ -189,6 +189,7 @@ class ShardTest : public ::testing::Test {
     deps.options.max_inflight_requests = max_inflight_;
     deps.options.state_cache_bytes = state_cache_bytes_;
     deps.options.state_flush_interval = flush_interval_;
+    deps.options.checkpointing = checkpointing_;
     shard_ = std::make_unique<Shard>(std::move(deps));
     router_ = std::make_unique<LocalRouter>(16, std::vector<Shard*>{shard_.get()});
     shard_->set_router(router_.get());
@@ -235,6 +236,7 @@ class ShardTest : public ::testing::Test {
   size_t state_cache_bytes_ = 0;  // the write-back cache is off unless a test turns it on
   std::chrono::milliseconds flush_interval_{10};
   std::chrono::milliseconds backoff_{10};
+  bool checkpointing_ = false;
   std::unique_ptr<Shard> shard_;
   std::unique_ptr<LocalRouter> router_;
 };
@@ -665,6 +667,89 @@ TEST_F(ShardTest, DelayedMessagesCommitTogetherWithCachedState) {
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_TRUE(a.value()[0].has_value()) << "the earlier cached write went with the delayed one";
   EXPECT_TRUE(b.value()[0].has_value());
+}
+
+// ---- Checkpoint cut (Shard::Cut) ----
+
+int64_t ArgOf(const Envelope& env) { return types::AsInt(env.argument).value_or(-1); }
+
+// The cut captures the batch in flight, the backlog and what sits in the inbox, in that order
+// per address, flushes the write-back cache first, and resumes normally after the release.
+TEST_F(ShardTest, CutCapturesInflightBacklogAndInbox) {
+  state_cache_bytes_ = 1 << 20;
+  flush_interval_ = std::chrono::hours(1);
+  StartShard();
+  Send(Addr("a"), types::Int(0));
+  calls_.Reply(0, Missing("count", types::kLong));
+  calls_.Batch(1);
+  calls_.Reply(1, FunctionReply{Modify("count", types::Long(5))});  // cached only
+  Send(Addr("a"), types::Int(1));                                    // in flight
+  calls_.Batch(2);
+  Send(Addr("a"), types::Int(2));  // backlog
+  Send(Addr("b"), types::Int(3));  // in flight (another address)
+  calls_.Batch(3);
+  Send(Addr("b"), types::Int(4));  // backlog
+  ASSERT_TRUE(WaitFor([&] { return Gauge("eddy_function_num_backlog") == 2; }));
+
+  auto barrier = std::make_shared<CutBarrier>(1);
+  ShardCut cut;
+  shard_->Cut(barrier, &cut);
+  ASSERT_TRUE(barrier->WaitAllStopped(5s));
+  // Pushed while the shard is stopped: stays in the inbox and is captured from there.
+  Send(Addr("a"), types::Int(5));
+  calls_.Reply(2, FunctionReply{InvocationResponse{}});  // queued behind the cut, not applied
+  barrier->StartCapture();
+  ASSERT_TRUE(barrier->WaitAllCaptured(5s));
+  EXPECT_TRUE(cut.status.ok()) << cut.status.ToString();
+  auto stored = state_->ReadValues(KeyGroupOf("a", 16), Addr("a"), {"count"}, now_ms_);
+  ASSERT_TRUE(stored.ok());
+  ASSERT_TRUE(stored.value()[0].has_value()) << "the cut flushes the write-back cache";
+  EXPECT_EQ(stored.value()[0]->value, types::Long(5).value);
+
+  std::multiset<int64_t> in_flight, backlog;
+  for (auto& e : cut.in_flight) in_flight.insert(ArgOf(e));
+  for (auto& e : cut.backlog) backlog.insert(ArgOf(e));
+  EXPECT_EQ(in_flight, (std::multiset<int64_t>{1, 3}));
+  EXPECT_EQ(backlog, (std::multiset<int64_t>{2, 4}));
+  ASSERT_EQ(cut.inbox.size(), 1u);
+  EXPECT_EQ(ArgOf(cut.inbox[0]), 5);
+  barrier->Release();
+
+  // After the release the queued reply is applied and the inbox envelope goes out behind the
+  // backlog, in order.
+  InvocationBatch next = calls_.Batch(4);
+  EXPECT_EQ(next.target.id, "a");
+  ASSERT_EQ(next.invocations.size(), 2u);
+  EXPECT_EQ(types::AsInt(next.invocations[0].argument), 2);
+  EXPECT_EQ(types::AsInt(next.invocations[1].argument), 5);
+}
+
+// An agent that gives up before every shard stopped releases the barrier: the shard captures
+// nothing and continues.
+TEST_F(ShardTest, CutReleasedBeforeCaptureLeavesTheShardRunning) {
+  StartShard();
+  auto barrier = std::make_shared<CutBarrier>(2);  // a second shard never arrives
+  ShardCut cut;
+  shard_->Cut(barrier, &cut);
+  EXPECT_FALSE(barrier->WaitAllStopped(50ms));
+  barrier->Release();
+  Send(Addr("a"), types::Int(1));
+  EXPECT_EQ(calls_.Batch(0).target.id, "a");
+  EXPECT_TRUE(cut.in_flight.empty() && cut.backlog.empty() && cut.inbox.empty());
+}
+
+// In checkpoint mode a fired delayed message's record is deleted when it fires: the checkpoint
+// holds the envelope instead, so a restore never fires it twice.
+TEST_F(ShardTest, CheckpointModeDeletesDelayedRecordsWhenFired) {
+  checkpointing_ = true;
+  StartShard();
+  Send(Addr("a"), types::Int(1));
+  InvocationResponse r;
+  r.delayed_messages.push_back({false, "t", 0, Addr("b"), types::Int(9)});
+  calls_.Reply(0, FunctionReply{r});
+  EXPECT_EQ(calls_.Batch(1).target.id, "b");
+  EXPECT_EQ(StoredDelayed(), 0u);
+  EXPECT_EQ(shard_->PendingDelayed(), 0);
 }
 
 }  // namespace
