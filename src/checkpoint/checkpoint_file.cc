@@ -1,5 +1,6 @@
 #include "eddy/checkpoint/checkpoint_file.h"
 
+#include <set>
 #include <vector>
 
 #include "checkpoint/file_digest.h"
@@ -111,6 +112,25 @@ Result<std::string> LocalNameForKey(std::string_view key) {
   return InvalidArgument("key " + Quote(key) +
                          " is neither .../sst/<db>/<number>-<sha256>.sst nor "
                          ".../chk-<N>/<worker>/<name>");
+}
+
+Status CheckFileEntries(const std::vector<CheckpointFile>& files, std::string_view what) {
+  std::set<std::string> names;
+  for (const CheckpointFile& f : files) {
+    const std::string where = std::string(what) + " " + Quote(f.key);
+    if (f.key.empty()) return InvalidArgument(std::string(what) + " with an empty key");
+    if (!IsSafeLocalName(f.local_name)) {
+      return InvalidArgument(where + " has an unsafe local name " + Quote(f.local_name));
+    }
+    if (f.size < 0) return InvalidArgument(where + " has a negative size");
+    if (!IsSha256Hex(f.sha256)) {
+      return InvalidArgument(where + " has a SHA-256 that is not 64 lowercase hex digits");
+    }
+    if (!names.insert(f.local_name).second) {
+      return InvalidArgument(where + ": local name " + Quote(f.local_name) + " appears twice");
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace eddy::checkpoint

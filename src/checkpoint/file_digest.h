@@ -1,26 +1,14 @@
 #pragma once
-// Private to src/checkpoint: SHA-256 (OpenSSL EVP) of a local file, read in one streaming pass.
+// Private to src/checkpoint: the checksums come from eddy/common/sha256.h (one implementation
+// for storage, checkpoints and the coordinator).
 
-#include <cstdint>
-#include <string>
-#include <string_view>
-
-#include "eddy/common/status.h"
+#include "eddy/common/sha256.h"
 
 namespace eddy::checkpoint {
 
-struct FileDigest {
-  int64_t size = 0;
-  std::string sha256;  // lowercase hex
-};
-
-// NotFound when the file does not exist; Unavailable for other read errors.
-Result<FileDigest> DigestFile(const std::string& path);
-
-// Lowercase hex SHA-256 of bytes in memory.
-std::string Sha256Hex(std::string_view data);
-
-// 64 lowercase hex digits.
-bool IsSha256Hex(std::string_view s);
+using ::eddy::DigestFile;
+using ::eddy::FileDigest;
+using ::eddy::IsSha256Hex;
+using ::eddy::Sha256Hex;
 
 }  // namespace eddy::checkpoint

@@ -21,22 +21,10 @@ namespace fs = std::filesystem;
 
 Status CheckList(const std::vector<CheckpointFile>& files) {
   if (files.empty()) return InvalidArgument("restore file list is empty");
-  std::set<std::string> names;
-  for (const CheckpointFile& f : files) {
-    const std::string where = "restore file list entry " + Quote(f.key);
-    if (f.key.empty()) return InvalidArgument("restore file list has an entry with no key");
-    if (!IsSafeLocalName(f.local_name)) {
-      return InvalidArgument(where + " has an unsafe local name " + Quote(f.local_name));
-    }
-    if (f.size < 0) return InvalidArgument(where + " has a negative size");
-    if (!IsSha256Hex(f.sha256)) {
-      return InvalidArgument(where + " has a SHA-256 that is not 64 lowercase hex digits");
-    }
-    if (!names.insert(f.local_name).second) {
-      return InvalidArgument(where + ": local name " + Quote(f.local_name) + " appears twice");
-    }
-  }
-  if (names.count("CURRENT") == 0) {
+  EDDY_RETURN_IF_ERROR(CheckFileEntries(files, "restore file list entry"));
+  bool has_current = false;
+  for (const CheckpointFile& f : files) has_current = has_current || f.local_name == "CURRENT";
+  if (!has_current) {
     // Without CURRENT, RocksDB would create an empty database there: state silently gone.
     return InvalidArgument("restore file list has no CURRENT file: not a RocksDB checkpoint");
   }

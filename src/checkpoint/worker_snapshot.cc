@@ -62,21 +62,7 @@ Status CheckSnapshot(const WorkerSnapshot& s) {
       return InvalidArgument(where + " appears twice");
     }
   }
-  std::set<std::string> names;
-  for (const CheckpointFile& f : s.db_files) {
-    const std::string where = "db file " + Quote(f.key);
-    if (f.key.empty()) return InvalidArgument("db file with an empty key");
-    if (!IsSafeLocalName(f.local_name)) {
-      return InvalidArgument(where + " has an unsafe local name " + Quote(f.local_name));
-    }
-    if (f.size < 0) return InvalidArgument(where + " has a negative size");
-    if (!IsSha256Hex(f.sha256)) {
-      return InvalidArgument(where + " has a SHA-256 that is not 64 lowercase hex digits");
-    }
-    if (!names.insert(f.local_name).second) {
-      return InvalidArgument(where + ": local name " + Quote(f.local_name) + " appears twice");
-    }
-  }
+  EDDY_RETURN_IF_ERROR(CheckFileEntries(s.db_files, "db file"));
   return Status::Ok();
 }
 

@@ -81,20 +81,6 @@ std::optional<std::pair<std::string, uint64_t>> ParseSstKey(const std::string& k
 
 }  // namespace
 
-std::string Sha256Hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EDDY_CHECK(EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr) == 1);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 15]);
-  }
-  return out;
-}
-
 std::string ManifestKey(uint64_t checkpoint_id) {
   return "chk-" + std::to_string(checkpoint_id) + "/manifest.pb";
 }

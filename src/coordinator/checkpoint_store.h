@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "eddy/common/sha256.h"
 #include "eddy/common/status.h"
 #include "eddy/coordinator.pb.h"
 #include "eddy/storage/object_store.h"
@@ -25,7 +26,7 @@ namespace eddy::coordinator {
 inline constexpr char kLatestKey[] = "LATEST";
 inline constexpr uint32_t kManifestFormatVersion = 1;
 
-std::string Sha256Hex(std::string_view data);
+using ::eddy::Sha256Hex;  // eddy/common/sha256.h
 std::string ManifestKey(uint64_t checkpoint_id);
 // 12 for "chk-12/..." (digits only, no leading zero); nullopt for anything else.
 std::optional<uint64_t> CheckpointIdOfKey(std::string_view key);

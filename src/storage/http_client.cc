@@ -225,46 +225,4 @@ HttpResponse PerformHttp(const HttpRequest& req, const SigV4Credentials& creds) 
   return resp;
 }
 
-std::string Sha256Hex(std::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 0xF]);
-  }
-  return out;
-}
-
-Result<std::string> Sha256HexOfFileRange(int fd, int64_t offset, int64_t length) {
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
-    return Internal("EVP_DigestInit_ex failed");
-  }
-  std::vector<char> buf(1 << 20);
-  int64_t done = 0;
-  while (done < length) {
-    size_t want = static_cast<size_t>(std::min<int64_t>(buf.size(), length - done));
-    ssize_t n = ::pread(fd, buf.data(), want, offset + done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0)
-      return Internal(std::string("cannot read the file to upload: ") + std::strerror(errno));
-    if (n == 0) return Internal("the file to upload shrank while hashing it");
-    EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(n));
-    done += n;
-  }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx.get(), md, &len);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 0xF]);
-  }
-  return out;
-}
-
 }  // namespace eddy::storage

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "eddy/common/sha256.h"
 #include "eddy/common/status.h"
 
 namespace eddy::storage {
@@ -53,7 +54,7 @@ void EnsureCurlInitialized();
 HttpResponse PerformHttp(const HttpRequest& request, const SigV4Credentials& creds);
 
 // Lower-case hex SHA-256 (OpenSSL EVP).
-std::string Sha256Hex(std::string_view data);
-Result<std::string> Sha256HexOfFileRange(int fd, int64_t offset, int64_t length);
+using ::eddy::Sha256Hex;             // eddy/common/sha256.h
+using ::eddy::Sha256HexOfFileRange;
 
 }  // namespace eddy::storage

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "eddy/common/status.h"
 
@@ -48,5 +49,10 @@ Result<std::string> LocalNameForKey(std::string_view key);
 // A name RestoreDownloader may create inside its directory: a plain file name of the key
 // alphabet, not "." or "..", no '/'.
 bool IsSafeLocalName(std::string_view name);
+
+// Checks a list of files as stored in a snapshot or handed to a restore: non-empty keys, safe and
+// unique local names, sizes >= 0, SHA-256 as 64 lowercase hex digits. `what` starts each error
+// ("db file", "restore file list entry").
+Status CheckFileEntries(const std::vector<CheckpointFile>& files, std::string_view what);
 
 }  // namespace eddy::checkpoint

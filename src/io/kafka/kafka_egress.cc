@@ -29,26 +29,14 @@ class KafkaEgress final : public Egress {
     auto record = Parse(value);
     if (!record.ok()) return record.status();
     return core_->Produce(
-        OutgoingRecord{record->topic(), record->key(), record->value_bytes(), {}}, epoch);
+        OutgoingRecord{record->topic, record->key, record->value, {}}, epoch);
   }
 
   Status Flush(std::chrono::milliseconds timeout) override { return core_->Flush(timeout); }
 
  private:
-  Result<io::statefun::sdk::egress::KafkaProducerRecord> Parse(const TypedValue& value) const {
-    if (value.type_name != types::kKafkaProducerRecord) {
-      return InvalidArgument("kafka egress " + id_ + " accepts only " +
-                             std::string(types::kKafkaProducerRecord) + ", got '" +
-                             value.type_name + "'");
-    }
-    io::statefun::sdk::egress::KafkaProducerRecord record;
-    if (!value.has_value || !record.ParseFromString(value.value)) {
-      return InvalidArgument("kafka egress " + id_ + ": value is not a KafkaProducerRecord");
-    }
-    if (record.topic().empty()) {
-      return InvalidArgument("kafka egress " + id_ + ": KafkaProducerRecord without topic");
-    }
-    return record;
+  Result<kafka::KafkaRecordParts> Parse(const TypedValue& value) const {
+    return kafka::ParseKafkaEgressRecord(id_, value);
   }
 
   std::string id_;

@@ -1,5 +1,7 @@
 #include "io/kafka/kafka_util.h"
 
+#include "statefun/sdk/egress.pb.h"
+
 #include <librdkafka/rdkafka.h>
 
 namespace eddy::kafka {
@@ -136,6 +138,23 @@ bool LogLimiter::Allow(uint64_t* suppressed) {
   *suppressed = suppressed_;
   suppressed_ = 0;
   return true;
+}
+
+Result<KafkaRecordParts> ParseKafkaEgressRecord(const std::string& egress_id,
+                                                const TypedValue& value) {
+  if (value.type_name != types::kKafkaProducerRecord) {
+    return InvalidArgument("kafka egress " + egress_id + " accepts only " +
+                           std::string(types::kKafkaProducerRecord) + ", got '" +
+                           value.type_name + "'");
+  }
+  io::statefun::sdk::egress::KafkaProducerRecord record;
+  if (!value.has_value || !record.ParseFromString(value.value)) {
+    return InvalidArgument("kafka egress " + egress_id + ": value is not a KafkaProducerRecord");
+  }
+  if (record.topic().empty()) {
+    return InvalidArgument("kafka egress " + egress_id + ": KafkaProducerRecord without topic");
+  }
+  return KafkaRecordParts{record.topic(), record.key(), record.value_bytes()};
 }
 
 }  // namespace eddy::kafka

@@ -10,6 +10,7 @@
 
 #include "eddy/common/status.h"
 #include "eddy/config/module_spec.h"
+#include "eddy/model/typed_value.h"
 
 struct rd_kafka_conf_s;
 
@@ -62,5 +63,17 @@ class LogLimiter {
   bool logged_once_ = false;
   uint64_t suppressed_ = 0;
 };
+
+// A function's egress record for a Kafka egress, checked like StateFun's Kafka egress binder:
+// exact typename io.statefun.sdk.egress.KafkaProducerRecord, parseable, non-empty topic. An empty
+// key means "no key". `egress_id` names the egress in errors. Shared by the at-least-once and the
+// exactly-once egress so both refuse exactly the same records.
+struct KafkaRecordParts {
+  std::string topic;
+  std::string key;
+  std::string value;
+};
+Result<KafkaRecordParts> ParseKafkaEgressRecord(const std::string& egress_id,
+                                                const TypedValue& value);
 
 }  // namespace eddy::kafka

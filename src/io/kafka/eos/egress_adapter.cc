@@ -2,7 +2,7 @@
 
 #include "eddy/io/exactly_once_egress.h"
 #include "eddy/model/typed_value.h"
-#include "statefun/sdk/egress.pb.h"
+#include "io/kafka/kafka_util.h"
 
 namespace eddy {
 
@@ -27,22 +27,11 @@ class ExactlyOnceEgressAdapter final : public Egress {
   Status Flush(std::chrono::milliseconds) override { return Status::Ok(); }
 
  private:
-  // Same rules as the at-least-once Kafka egress (kafka_egress.cc): exact typename, parseable
-  // KafkaProducerRecord, non-empty topic; empty key means no key.
+  // Same rules as the at-least-once Kafka egress (one shared parser).
   Result<EgressRecord> Parse(const TypedValue& value) const {
-    if (value.type_name != types::kKafkaProducerRecord) {
-      return InvalidArgument("kafka egress " + id_ + " accepts only " +
-                             std::string(types::kKafkaProducerRecord) + ", got '" +
-                             value.type_name + "'");
-    }
-    io::statefun::sdk::egress::KafkaProducerRecord record;
-    if (!value.has_value || !record.ParseFromString(value.value)) {
-      return InvalidArgument("kafka egress " + id_ + ": value is not a KafkaProducerRecord");
-    }
-    if (record.topic().empty()) {
-      return InvalidArgument("kafka egress " + id_ + ": KafkaProducerRecord without topic");
-    }
-    return EgressRecord{record.topic(), record.key(), record.value_bytes(), {}};
+    auto parts = kafka::ParseKafkaEgressRecord(id_, value);
+    if (!parts.ok()) return parts.status();
+    return EgressRecord{std::move(parts->topic), std::move(parts->key), std::move(parts->value), {}};
   }
 
   std::string id_;
