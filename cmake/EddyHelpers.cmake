@@ -26,11 +26,14 @@ endfunction()
 # whole function SDK (not just the objects it uses itself) and exports its symbols (-rdynamic),
 # so a library built with eddy_function_library resolves the SDK against the process at dlopen
 # time. Libraries must not link their own SDK copy: one process, one copy of every symbol.
+# The SDK headers also call into eddy_model, eddy_protocol and eddy_common, so those archives are
+# included whole too: a library must not fail dlopen because the worker happened not to use a
+# symbol itself. One SHELL: group, so CMake's option de-duplication cannot split the pair.
 function(eddy_export_sdk target)
   set_target_properties(${target} PROPERTIES ENABLE_EXPORTS ON)
   target_link_options(${target} PRIVATE
-    "LINKER:--whole-archive" "$<TARGET_FILE:eddy_sdk>" "LINKER:--no-whole-archive")
-  target_link_libraries(${target} PRIVATE eddy_sdk)
+    "SHELL:-Wl,--whole-archive $<TARGET_FILE:eddy_sdk> $<TARGET_FILE:eddy_model> $<TARGET_FILE:eddy_protocol> $<TARGET_FILE:eddy_common> -Wl,--no-whole-archive")
+  target_link_libraries(${target} PRIVATE eddy_sdk eddy_model eddy_protocol eddy_common)
 endfunction()
 
 # eddy_function_library(NAME SOURCES ...): a shared library of embedded C++ functions (entry point

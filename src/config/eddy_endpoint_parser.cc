@@ -3,7 +3,9 @@
 // endpoint kinds where the meaning is the same (functions, maxNumBatchRequests, timeouts,
 // trust_cacerts/client_cert/client_key); docs/configuration.md lists them.
 
+#include <algorithm>
 #include <cstdint>
+#include <filesystem>
 #include <limits>
 
 #include "config/component_parsers.h"
@@ -70,7 +72,9 @@ Result<EndpointSpec> ParseGrpcEndpoint(const Field& spec, const SourceLocation& 
     EDDY_RETURN_IF_ERROR(ParsePositiveDuration(timeouts.Get("call"), grpc.call_timeout));
     Field connect = timeouts.Get("connect");
     EDDY_RETURN_IF_ERROR(ParsePositiveDuration(connect, grpc.connect_timeout));
-    if (grpc.connect_timeout > grpc.call_timeout) {
+    if (!connect.present()) {
+      grpc.connect_timeout = std::min(grpc.connect_timeout, grpc.call_timeout);  // the default
+    } else if (grpc.connect_timeout > grpc.call_timeout) {
       return connect.Error("connect timeout cannot be larger than the call timeout");
     }
   }
@@ -97,6 +101,12 @@ Result<std::vector<EndpointSpec>> ParseEmbeddedModule(const Field& spec,
   Field library = spec.Get("library");
   if (library.present()) {
     CONFIG_ASSIGN_OR_RETURN(base.embedded.library, library.AsNonEmptyString());
+    // A relative path is relative to the module file, not to the worker's working directory.
+    std::filesystem::path path(base.embedded.library);
+    std::filesystem::path module_dir = std::filesystem::path(location.file).parent_path();
+    if (path.is_relative() && !module_dir.empty()) {
+      base.embedded.library = (module_dir / path).lexically_normal().string();
+    }
   }
   EDDY_RETURN_IF_ERROR(ParseMaxBatch(spec, base));
   Field timeouts = spec.Get("timeouts");

@@ -40,8 +40,10 @@ StateCache::StateCache(StateBackend* inner, size_t capacity_bytes)
 StateCache::~StateCache() = default;
 
 size_t StateCache::SlotBytes(const Slot& slot) {
-  size_t n = slot.name.size() + sizeof(Slot);
-  if (slot.value) n += slot.value->type_name.size() + slot.value->value.size();
+  // Heap blocks of the strings are counted roughly (allocator overhead included in kPerString).
+  constexpr size_t kPerString = 16;
+  size_t n = slot.name.size() + sizeof(Slot) + kPerString;
+  if (slot.value) n += slot.value->type_name.size() + slot.value->value.size() + 2 * kPerString;
   return n;
 }
 
@@ -50,8 +52,9 @@ StateCache::Node& StateCache::EntryFor(KeyGroup kg, const Address& address) {
   Entry& entry = it->second;
   if (inserted) {
     entry.kg = kg;
-    entry.bytes = sizeof(Entry) + address.type.ns.size() + address.type.name.size() +
-                  address.id.size() + 64;
+    // The map node, its bucket pointer and the LRU list node come on top of the strings.
+    entry.bytes = sizeof(Node) + address.type.ns.size() + address.type.name.size() +
+                  address.id.size() + 128;
     bytes_ += entry.bytes;
     lru_.push_front(&it->first);
     entry.lru = lru_.begin();
@@ -61,20 +64,22 @@ StateCache::Node& StateCache::EntryFor(KeyGroup kg, const Address& address) {
   return *it;
 }
 
-StateCache::Slot& StateCache::SlotFor(Entry& entry, std::string_view name) {
+StateCache::Slot& StateCache::SlotFor(Entry& entry, std::string_view name, bool* created) {
   for (Slot& slot : entry.slots) {
     if (slot.name == name) return slot;
   }
   Slot& slot = entry.slots.emplace_back();
   slot.name = std::string(name);
+  *created = true;
   return slot;
 }
 
 void StateCache::SetSlot(Node& node, std::string_view name, std::optional<StoredValue> value,
                          bool dirty) {
   Entry& entry = node.second;
-  Slot& slot = SlotFor(entry, name);
-  size_t before = SlotBytes(slot);
+  bool created = false;
+  Slot& slot = SlotFor(entry, name, &created);
+  size_t before = created ? 0 : SlotBytes(slot);  // a new slot's own size counts as added
   slot.value = std::move(value);
   slot.dirty = slot.dirty || dirty;
   size_t after = SlotBytes(slot);
@@ -199,11 +204,18 @@ Status StateCache::Flush() {
 void StateCache::Evict() {
   // Only clean entries can go; dirty ones wait for the next Flush (the shard flushes often, and
   // the dirty set is bounded by the messages in flight, which FlowControl bounds).
+  // Bounded scan: when the oldest entries are all dirty (a flush is due anyway), walking past
+  // thousands of them on every commit would cost the shard more than the memory saved.
+  constexpr int kMaxDirtySkips = 64;
+  int dirty_skips = 0;
   auto it = lru_.end();
   while (bytes_ > capacity_bytes_ && it != lru_.begin()) {
     --it;
     auto found = entries_.find(**it);
-    if (found->second.dirty) continue;
+    if (found->second.dirty) {
+      if (++dirty_skips > kMaxDirtySkips) break;
+      continue;
+    }
     bytes_ -= found->second.bytes;
     it = lru_.erase(it);
     entries_.erase(found);

@@ -55,6 +55,8 @@ class StateCache final : public StateBackend {
   bool HasDirty() const { return !dirty_.empty(); }
   size_t dirty_addresses() const { return dirty_.size(); }
   size_t bytes() const { return bytes_; }
+  // Dirty state alone is over the capacity: the shard should flush now rather than on its timer.
+  bool OverCapacity() const { return bytes_ > capacity_bytes_ && !dirty_.empty(); }
 
  private:
   struct Slot {
@@ -73,7 +75,7 @@ class StateCache final : public StateBackend {
   using Node = std::pair<const Address, Entry>;  // stable address inside entries_
 
   Node& EntryFor(KeyGroup kg, const Address& address);
-  Slot& SlotFor(Entry& entry, std::string_view name);
+  Slot& SlotFor(Entry& entry, std::string_view name, bool* created);
   void SetSlot(Node& node, std::string_view name, std::optional<StoredValue> value, bool dirty);
   void AddDirtyTo(StateWriteBatch& out) const;
   void MarkAllClean();

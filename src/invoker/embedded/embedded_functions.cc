@@ -3,6 +3,8 @@
 
 #include <dlfcn.h>
 
+#include <filesystem>
+
 #include <string>
 
 #include "eddy/invoker/embedded_invoker.h"
@@ -30,6 +32,15 @@ namespace {
 std::string Where(const EndpointSpec& e) {
   return e.location.file + ": document " + std::to_string(e.location.document) + " (line " +
          std::to_string(e.location.line) + ")";
+}
+
+// Sources are keyed by the library's canonical path, so one .so written two ways
+// ("./lib/x.so", "/opt/lib/x.so") is one source, loaded and registered once.
+std::string LibraryKey(const std::string& library) {
+  if (library.empty()) return library;
+  std::error_code ec;
+  std::filesystem::path canonical = std::filesystem::weakly_canonical(library, ec);
+  return ec ? library : canonical.string();
 }
 
 using AbiFn = int (*)();
@@ -72,7 +83,7 @@ Result<std::shared_ptr<const EmbeddedFunctions>> EmbeddedFunctions::Load(
   std::map<std::string, std::string> provider;  // "ns/name" -> library ("" = linked)
   for (const EndpointSpec& endpoint : module.endpoints) {
     if (endpoint.protocol != EndpointProtocol::kEmbedded) continue;
-    const std::string& lib = endpoint.embedded.library;
+    const std::string lib = LibraryKey(endpoint.embedded.library);
     auto it = out->sources_.find(lib);
     if (it == out->sources_.end()) {
       auto src = std::make_unique<Source>();
@@ -120,8 +131,9 @@ EmbeddedFunctions::~EmbeddedFunctions() = default;
 
 const sdk::FunctionSpec* EmbeddedFunctions::Find(const EndpointSpec& endpoint,
                                                  const FunctionType& type) const {
-  auto it = sources_.find(endpoint.embedded.library);
-  if (it == sources_.end() || !endpoint.functions.Matches(type)) return nullptr;
+  if (!endpoint.functions.Matches(type)) return nullptr;
+  auto it = sources_.find(LibraryKey(endpoint.embedded.library));
+  if (it == sources_.end()) return nullptr;
   return it->second->registry->Find(type);
 }
 

@@ -1,6 +1,7 @@
 #include "eddy/invoker/http_invoker.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -132,6 +133,20 @@ void Core::Invoke(InvocationBatch batch, Invoker::Callback done) {
   // (bounded by the types this endpoint serves), not on every request.
   auto cached = targets_.find(batch.target.type.name);
   if (cached == targets_.end()) {
+    // The name goes into the URL as it is (as in StateFun), so only characters that cannot
+    // change the URL's host, path or query are allowed: a message to "ns/evil.com#" must not
+    // reach another server through a template like http://{function.name}.fns/.
+    for (unsigned char c : batch.target.type.name) {
+      if (!(std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~')) {
+        return fail(InvalidArgument("function type name '" + batch.target.type.name +
+                                    "' has characters not allowed in a URL template "
+                                    "([A-Za-z0-9._~-])"));
+      }
+    }
+    if (batch.target.type.name == "." || batch.target.type.name == "..") {
+      return fail(InvalidArgument("function type name '" + batch.target.type.name +
+                                  "' is not allowed in a URL template"));
+    }
     Target target;
     target.url_text =
         http_invoker::ExpandUrlTemplate(spec_.url_path_template, batch.target.type.name);

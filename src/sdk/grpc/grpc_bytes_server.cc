@@ -80,13 +80,22 @@ class HandlerPool {
   }
   ~HandlerPool() { Join(); }
 
+  // Bounded: a full queue answers RESOURCE_EXHAUSTED at once (the runtime retries within its
+  // call budget), so slow handlers or a flood of calls cannot grow memory without limit.
   void Submit(Job job) {
     {
       std::lock_guard lock(mu_);
+      if (queue_.size() >= kMaxQueued) {
+        job.reactor->Finish({grpc::StatusCode::RESOURCE_EXHAUSTED,
+                             "function server busy: " + std::to_string(kMaxQueued) +
+                                 " requests already waiting"});
+        return;
+      }
       queue_.push_back(std::move(job));
     }
     cv_.notify_one();
   }
+  static constexpr size_t kMaxQueued = 1024;
 
   // From now on, queued and new requests are answered UNAVAILABLE without running the handler.
   void BeginStop() {
@@ -248,8 +257,13 @@ Result<std::unique_ptr<FunctionServer>> StartGrpcBytesServer(GrpcBytesHandler ha
     credentials = grpc::SslServerCredentials(ssl);
   }
 
-  const std::string host =
-      options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host;
+  if (options.threads < 1 || options.threads > 256) {
+    return InvalidArgument("gRPC server: threads must be 1..256, got " +
+                           std::to_string(options.threads));
+  }
+  // An IPv6 literal needs brackets, unless the caller already wrote them.
+  const bool bare_ipv6 = options.host.find(':') != std::string::npos && options.host[0] != '[';
+  const std::string host = bare_ipv6 ? "[" + options.host + "]" : options.host;
   const std::string address = host + ":" + std::to_string(options.port);
   const int max_bytes = static_cast<int>(std::clamp<int64_t>(options.max_body_bytes, 1, INT_MAX));
 

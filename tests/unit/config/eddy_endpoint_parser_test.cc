@@ -57,6 +57,12 @@ TEST(GrpcEndpointParser, EveryFieldAndTheDefaults) {
   EXPECT_EQ(defaults.grpc.load_balancing, "round_robin");
   EXPECT_FALSE(defaults.grpc.tls);
   EXPECT_EQ(m->FindEndpoint({"other", "f"}), &m->endpoints[1]);
+
+  // A call timeout below the default connect timeout lowers the connect timeout with it.
+  m = Load(Grpc("  functions: a/b\n  target: x:1\n  timeouts: {call: 2s}\n"));
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->endpoints[0].grpc.call_timeout, Millis(2000));
+  EXPECT_EQ(m->endpoints[0].grpc.connect_timeout, Millis(2000));
 }
 
 TEST(GrpcEndpointParser, MalformedFields) {
@@ -102,6 +108,17 @@ TEST(EmbeddedModuleParser, OneEndpointPerBoundType) {
   EXPECT_TRUE(linked.embedded.library.empty());
   EXPECT_EQ(linked.embedded.call_timeout, Millis(60000));
   EXPECT_EQ(linked.Describe(), "embedded:<linked>");
+}
+
+TEST(EmbeddedModuleParser, RelativeLibraryPathsAreRelativeToTheModuleFile) {
+  Result<ModuleSpec> m = LoadModuleString(Embedded("  library: lib/libfns.so\n  functions: a/*\n"),
+                                          "/etc/eddy/module.yaml");
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->endpoints[0].embedded.library, "/etc/eddy/lib/libfns.so");
+  m = LoadModuleString(Embedded("  library: /opt/libfns.so\n  functions: a/*\n"),
+                       "/etc/eddy/module.yaml");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->endpoints[0].embedded.library, "/opt/libfns.so");
 }
 
 TEST(EmbeddedModuleParser, MixedWithRemoteAndDuplicateBindings) {

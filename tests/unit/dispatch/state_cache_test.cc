@@ -154,6 +154,22 @@ TEST_F(StateCacheTest, EvictsOnlyCleanEntries) {
   EXPECT_EQ(flaky_->reads, reads + 1) << "evicted: read back from RocksDB";
 }
 
+TEST_F(StateCacheTest, CountsKnownAbsentSlotsAndOverwritesOnce) {
+  StateCache cache(flaky_.get(), 1 << 20);
+  std::vector<std::string> names;
+  for (int i = 0; i < 10; ++i) names.push_back("state-" + std::to_string(i));
+  ASSERT_TRUE(cache.ReadValues(KeyGroupOf("a", 16), Addr("a"), names, 0).ok());
+  size_t ten_absent = cache.bytes();
+  EXPECT_GE(ten_absent, 10 * sizeof(std::string)) << "known-absent slots cost memory too";
+  Write(cache, "a", Val(std::string(1000, 'x')));
+  size_t with_value = cache.bytes();
+  EXPECT_GE(with_value, ten_absent + 1000);
+  Write(cache, "a", Val(std::string(1000, 'y')));
+  EXPECT_EQ(cache.bytes(), with_value) << "overwriting a slot must not count it twice";
+  ASSERT_TRUE(cache.Flush().ok());
+  EXPECT_FALSE(cache.OverCapacity());
+}
+
 TEST_F(StateCacheTest, AFailedFlushLosesNothing) {
   StateCache cache(flaky_.get(), 1 << 20);
   Write(cache, "a", Val("1"));

@@ -59,6 +59,16 @@ TEST(EmbeddedLoader, LoadsALibraryAndFindsItsFunctions) {
   EXPECT_THAT((*loaded)->Libraries(), ::testing::ElementsAre(kExamples));
 }
 
+TEST(EmbeddedLoader, OneLibraryWrittenTwoWaysIsLoadedOnce) {
+  std::string other_spelling = std::string(EDDY_LIB_DIR) + "/./libeddy_example_functions.so";
+  ModuleSpec m = ModuleOf({Embedded(kExamples, "example/counter", 1),
+                           Embedded(other_spelling, "example/echo", 2)});
+  auto loaded = EmbeddedFunctions::Load(m, sdk::FunctionRegistry());
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ((*loaded)->Libraries().size(), 1u);
+  EXPECT_NE((*loaded)->Find(m.endpoints[1], {"example", "echo"}), nullptr);
+}
+
 TEST(EmbeddedLoader, BrokenLibrariesFailWithClearMessages) {
   Status st = LoadError(ModuleOf({Embedded("/nonexistent/libx.so", "a/*", 2)}));
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);

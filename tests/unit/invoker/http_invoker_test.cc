@@ -418,6 +418,23 @@ TEST_F(HttpInvokerTest, UrlBrokenByTheFunctionNameFailsAtInvokeTimeNotInline) {
   EXPECT_EQ(Stats(invoker).requests_sent, 0u);
 }
 
+// A type name cannot steer the request to another host or path through the template.
+TEST_F(HttpInvokerTest, FunctionNamesThatWouldChangeTheUrlAreRefused) {
+  EndpointSpec spec;
+  spec.url_path_template = "http://{function.name}.fns.local:1/statefun";
+  auto invoker = Make(spec);
+  for (std::string name : {"evil.com#", "a/b", "x?y=1", "..", "a@b"}) {
+    InvocationBatch batch = Batch();
+    batch.target.type.name = name;
+    auto r = Call(*invoker, batch);
+    ASSERT_FALSE(r.ok()) << name;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().ToString();
+    EXPECT_NE(r.status().message().find("not allowed in a URL template"), std::string::npos)
+        << r.status().ToString();
+  }
+  EXPECT_EQ(Stats(invoker).requests_sent, 0u);
+}
+
 TEST_F(HttpInvokerTest, ShutdownFailsPendingCallsWithUnavailable) {
   ScriptedServer server(io_, [](ServerConnection& c) -> asio::awaitable<void> {
     if (co_await c.ReadRequest()) co_await c.Sleep(3000ms);
