@@ -524,7 +524,7 @@ void Shard::FinishInflight(Mailbox& box) {
     // The batch's effects are only in the write-back cache: its counts are released when a
     // flush made them durable, so ingress offsets never get ahead of durable state.
     for (const auto& env : box.inflight) unflushed_.push_back(env.epoch);
-    if (unflushed_.size() >= deps_.options.max_unflushed_messages) {
+    if (unflushed_.size() >= deps_.options.max_unflushed_messages || cache_->OverCapacity()) {
       FlushState();
     } else {
       ArmFlushTimer();
@@ -546,7 +546,12 @@ void Shard::ContinueOrRetire(Mailbox& box) {
     auto it = mailboxes_.find(box.address);
     std::unique_ptr<Mailbox> spare = std::move(it->second);
     mailboxes_.erase(it);
-    if (spare_mailboxes_.size() < kSpareMailboxes) {
+    // Only small mailboxes are kept: one that carried a large batch would pin its vectors'
+    // capacity (up to maxNumBatchRequests envelopes) for as long as it sits in the pool.
+    constexpr size_t kMaxPooledCapacity = 64;
+    if (spare_mailboxes_.size() < kSpareMailboxes &&
+        spare->inflight.capacity() <= kMaxPooledCapacity &&
+        spare->read_values.capacity() <= kMaxPooledCapacity) {
       spare->backlog.clear();
       spare->inflight.clear();
       spare->read_values.clear();
