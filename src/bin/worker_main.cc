@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,7 +41,8 @@ Options:
   --version          the version
 
 Signals: SIGTERM or SIGINT drains (ingestion stops, in-flight work finishes, egress is flushed,
-offsets are committed, state is closed) and exits 0.
+offsets are committed, state is closed) and exits 0. With checkpoints (checkpoint.embedded or
+checkpoint.coordinator) a restart restores the last completed checkpoint instead.
 
 Exit codes: 0 success; 1 runtime error (startup failed, or drain incomplete);
             2 usage error; 3 invalid module or config.
@@ -169,6 +171,11 @@ int main(int argc, char** argv) {
       break;
     }
     app.Tick();
+    if (std::optional<eddy::Status> fatal = app.Fatal()) {
+      spdlog::critical("stopping: {}", fatal->ToString());
+      (void)app.Drain(std::chrono::milliseconds(0));
+      return kExitRuntimeError;
+    }
   }
   eddy::Status st = app.Drain(config.drain_timeout);
   return st.ok() ? kExitOk : kExitRuntimeError;

@@ -45,7 +45,8 @@ CheckpointAgent::CheckpointAgent(CheckpointAgentOptions options, storage::Object
   last_completed_ = &m.GetGauge("eddy_checkpoint_last_completed_id", {},
                                 "Id of the last completed checkpoint (0 = none yet).");
   pending_envelopes_ = &m.GetGauge("eddy_checkpoint_captured_envelopes", {},
-                                   "Messages (mailboxes, in flight, inboxes) in the last cut.");
+                                   "Messages (mailboxes, in flight, inboxes) held by the last "
+                                   "completed checkpoint.");
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -201,8 +202,10 @@ void CheckpointAgent::Cut(uint64_t id) {
     for (size_t i = 0; i < kafka_paused; ++i) targets_.kafka[i].second->Resume();
     for (size_t i = 0; i < generators_paused; ++i) targets_.generators[i].second->Resume();
   };
+  spdlog::debug("checkpoint {}: cut starts", id);
   for (auto& [ingress_id, ingress] : targets_.kafka) {
     auto positions = ingress->PauseAtBoundary(options_.pause_timeout);
+    spdlog::debug("checkpoint {}: ingress {} paused", id, ingress_id);
     if (!positions.ok()) {
       resume_ingresses();
       return Decline(id, positions.status().message());
@@ -238,6 +241,7 @@ void CheckpointAgent::Cut(uint64_t id) {
     return Decline(id, "shards did not stop within " +
                            std::to_string(options_.pause_timeout.count()) + " ms");
   }
+  spdlog::debug("checkpoint {}: shards stopped", id);
   barrier->StartCapture();
   if (!barrier->WaitAllCaptured(options_.pause_timeout * 6)) {
     barrier->Release();
@@ -252,6 +256,7 @@ void CheckpointAgent::Cut(uint64_t id) {
     if (!cut.status.ok() && st.ok()) st = cut.status;
   }
   if (st.ok()) st = targets_.state->CreateCheckpoint(dir);
+  spdlog::debug("checkpoint {}: captured, rocksdb checkpoint: {}", id, st.ToString());
   std::map<std::string, std::string> sealed;
   if (st.ok()) {
     for (auto& [egress_id, egress] : targets_.exactly_once) {
@@ -264,6 +269,19 @@ void CheckpointAgent::Cut(uint64_t id) {
       }
       sealed[egress_id] = std::move(bytes).value();
     }
+  }
+  // At-least-once egress and dead letters sent before the cut must be acknowledged by Kafka
+  // before the checkpoint may complete (a restore does not produce them again). Inside the
+  // pause, because nothing produces then: a flush while shards keep producing may never find
+  // the queue empty.
+  for (Egress* egress : targets_.flush_egresses) {
+    if (!st.ok()) break;
+    Status flushed = egress->Flush(options_.flush_timeout);
+    if (!flushed.ok()) st = Status(flushed.code(), "egress flush: " + flushed.message());
+  }
+  if (st.ok() && targets_.dead_letter) {
+    Status flushed = targets_.dead_letter->Flush(options_.flush_timeout);
+    if (!flushed.ok()) st = Status(flushed.code(), "dead-letter flush: " + flushed.message());
   }
   barrier->Release();
   resume_ingresses();
@@ -289,7 +307,7 @@ void CheckpointAgent::Cut(uint64_t id) {
   }
   envelopes = snapshot.pending.size();
   for (auto& p : snapshot.pending) p.envelope.epoch = 0;
-  pending_envelopes_->Set(static_cast<int64_t>(envelopes));
+  local.envelopes = envelopes;
   if (!key_groups_.empty()) {
     snapshot.first_key_group = key_groups_.front().first();
     snapshot.last_key_group = key_groups_.back().last();
@@ -312,23 +330,6 @@ void CheckpointAgent::Cut(uint64_t id) {
   }
   spdlog::debug("checkpoint {}: cut in {:.1f} ms ({} messages, {} positions)", id, pause_ms,
                 envelopes, snapshot.ingress_positions.size());
-
-  // At-least-once egress and dead letters sent before the cut must be acknowledged by Kafka
-  // before the checkpoint may complete (a restore does not produce them again).
-  for (Egress* egress : targets_.flush_egresses) {
-    Status flushed = egress->Flush(options_.flush_timeout);
-    if (!flushed.ok()) {
-      RemoveDir(dir);
-      return Decline(id, "egress flush: " + flushed.message());
-    }
-  }
-  if (targets_.dead_letter) {
-    Status flushed = targets_.dead_letter->Flush(options_.flush_timeout);
-    if (!flushed.ok()) {
-      RemoveDir(dir);
-      return Decline(id, "dead-letter flush: " + flushed.message());
-    }
-  }
 
   if (Status up = EnsureUploader(); !up.ok()) {
     RemoveDir(dir);
@@ -440,7 +441,10 @@ void CheckpointAgent::Complete(uint64_t id) {
   std::vector<std::string> dirs;
   {
     std::lock_guard lock(mu_);
-    if (auto it = locals_.find(id); it != locals_.end()) by_ingress = it->second.by_ingress;
+    if (auto it = locals_.find(id); it != locals_.end()) {
+      by_ingress = it->second.by_ingress;
+      pending_envelopes_->Set(static_cast<int64_t>(it->second.envelopes));
+    }
     for (auto it = locals_.begin(); it != locals_.end() && it->first <= id;) {
       if (it->second.uploading) {
         ++it;

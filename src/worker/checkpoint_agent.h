@@ -98,6 +98,7 @@ class CheckpointAgent : public coordinator::CheckpointParticipant {
  private:
   struct Local {
     std::string dir;
+    size_t envelopes = 0;  // captured messages
     bool uploading = false;
     bool aborted = false;
     std::vector<PartitionPosition> kafka_positions;       // in `targets_.kafka` order,

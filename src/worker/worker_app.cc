@@ -4,6 +4,8 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include <thread>
 
 #include "dispatch/local_router.h"
@@ -375,6 +377,14 @@ Status WorkerApp::StartCheckpointing() {
   auto store = storage::OpenObjectStore(StorageConfigOf(c));
   if (!store.ok()) return store.status();
   p.checkpoint_store = std::move(store).value();
+  // Test hook (tests/integration/checkpoint_crash_it.cc): the n-th file upload of this process
+  // fails once, as a dropped connection would.
+  if (const char* nth = std::getenv("EDDY_TEST_FAIL_NTH_UPLOAD"); nth != nullptr) {
+    storage::FaultPlan plan;
+    plan.fail_nth.push_back({storage::StoreOp::kPutFile, std::atoll(nth)});
+    spdlog::warn("test hook: file upload #{} will fail", nth);
+    p.checkpoint_store = storage::MakeFaultInjectingStore(std::move(p.checkpoint_store), plan);
+  }
 
   std::string address = c.coordinator;
   if (c.embedded) {

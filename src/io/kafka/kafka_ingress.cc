@@ -101,6 +101,9 @@ class KafkaIngress::Impl {
     for (const PartitionPosition& p : options_.start_positions) {
       start_positions_[{p.topic, p.partition}] = p.next_offset;
     }
+    // A cut before the group assigns the partitions must still report the restored positions:
+    // nothing was routed from them yet, so they are still the truth.
+    if (options_.checkpointing) positions_ = start_positions_;
   }
 
   ~Impl() {
@@ -189,6 +192,7 @@ class KafkaIngress::Impl {
   std::deque<std::pair<uint64_t, Offsets>> epoch_ends_;  // positions at the end of each epoch
   Offsets complete_;  // positions known complete; kept until committed, so failures retry
   Offsets committed_;
+  std::chrono::steady_clock::time_point next_informational_commit_{};
 
   Counter fallback_counter_;
   Gauge fallback_gauge_;
@@ -523,7 +527,10 @@ void KafkaIngress::Impl::OnRebalance(rd_kafka_resp_err_t err,
     std::lock_guard<std::mutex> lock(mu_);
     for (int i = 0; i < parts->cnt; ++i) {
       TopicPartition tp{parts->elems[i].topic, parts->elems[i].partition};
-      positions_.erase(tp);
+      // Checkpoint mode keeps the position: until the partition routes again it is still where
+      // this worker stands, and the next checkpoint must say so (one worker owns every
+      // partition; a revoke is a restart of the group, not a hand-over).
+      if (!options_.checkpointing) positions_.erase(tp);
       complete_.erase(tp);
       committed_.erase(tp);
       for (auto& [epoch, offsets] : epoch_ends_) offsets.erase(tp);
@@ -563,9 +570,16 @@ void KafkaIngress::Impl::ApplyStartPositions(rd_kafka_topic_partition_list_t* pa
   for (int i = 0; i < parts->cnt; ++i) {
     rd_kafka_topic_partition_t& p = parts->elems[i];
     TopicPartition tp{p.topic, p.partition};
-    if (auto restored = start_positions_.find(tp); restored != start_positions_.end()) {
-      // A restored checkpoint's position wins over everything (the group offsets are only
-      // informational in checkpoint mode).
+    if (options_.checkpointing) {
+      // Where this worker stands wins over everything (the group offsets are only informational
+      // in checkpoint mode): the restored checkpoint's position, or, when the group assigns a
+      // partition again after a revoke, the next record not yet routed.
+      std::lock_guard<std::mutex> lock(mu_);
+      if (auto known = positions_.find(tp); known != positions_.end()) {
+        p.offset = known->second;
+        continue;
+      }
+    } else if (auto restored = start_positions_.find(tp); restored != start_positions_.end()) {
       p.offset = restored->second;
       continue;
     }
@@ -623,42 +637,71 @@ void KafkaIngress::Impl::ApplyStartPositions(rd_kafka_topic_partition_list_t* pa
 }
 
 void KafkaIngress::Impl::ResolveStartPositions(rd_kafka_topic_partition_list_t* parts) {
+  // ListOffsets with the special timestamps -2 (earliest) and -1 (latest), in one request per
+  // attempt. (rd_kafka_query_watermark_offsets does not answer inside a rebalance callback.)
   const bool earliest = spec_.auto_offset_reset_position == "earliest";
+  PartitionList query(rd_kafka_topic_partition_list_new(parts->cnt));
   for (int i = 0; i < parts->cnt; ++i) {
-    rd_kafka_topic_partition_t& p = parts->elems[i];
-    if (p.offset < 0) {
-      int64_t low = -1;
-      int64_t high = -1;
-      rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
-      for (int attempt = 0; attempt < kWatermarkAttempts; ++attempt) {
-        err = rd_kafka_query_watermark_offsets(rk_, p.topic, p.partition, &low, &high,
-                                               kWatermarkTimeoutMs);
-        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
-      }
-      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const rd_kafka_topic_partition_t& p = parts->elems[i];
+    if (p.offset >= 0) continue;
+    bool early = p.offset == RD_KAFKA_OFFSET_BEGINNING ||
+                 (p.offset != RD_KAFKA_OFFSET_END && earliest);
+    rd_kafka_topic_partition_list_add(query.get(), p.topic, p.partition)->offset = early ? -2 : -1;
+  }
+  if (query->cnt > 0) {
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    PartitionList answer;
+    for (int attempt = 0; attempt < kWatermarkAttempts; ++attempt) {
+      answer.reset(rd_kafka_topic_partition_list_copy(query.get()));
+      err = rd_kafka_offsets_for_times(rk_, answer.get(), kWatermarkTimeoutMs);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+    }
+    for (int i = 0; i < parts->cnt; ++i) {
+      rd_kafka_topic_partition_t& p = parts->elems[i];
+      if (p.offset >= 0) continue;
+      const rd_kafka_topic_partition_t* r =
+          rd_kafka_topic_partition_list_find(answer.get(), p.topic, p.partition);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR || r == nullptr ||
+          r->err != RD_KAFKA_RESP_ERR_NO_ERROR || r->offset < 0) {
         // Left logical: the partition is then missing from cuts until it routes a record, and a
         // restore before that starts it at its startup position again.
         spdlog::error("kafka ingress {}: cannot resolve the start offset of {}/{}: {}", spec_.id,
-                      p.topic, p.partition, rd_kafka_err2str(err));
+                      p.topic, p.partition,
+                      rd_kafka_err2str(err != RD_KAFKA_RESP_ERR_NO_ERROR
+                                           ? err
+                                           : (r ? r->err : RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION)));
         continue;
       }
-      if (p.offset == RD_KAFKA_OFFSET_BEGINNING) {
-        p.offset = low;
-      } else if (p.offset == RD_KAFKA_OFFSET_END) {
-        p.offset = high;
-      } else {  // committed offset absent: auto.offset.reset
-        p.offset = earliest ? low : high;
-      }
+      p.offset = r->offset;
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    positions_[{p.topic, p.partition}] = p.offset;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int i = 0; i < parts->cnt; ++i) {
+    const rd_kafka_topic_partition_t& p = parts->elems[i];
+    if (p.offset >= 0) positions_[{p.topic, p.partition}] = p.offset;
   }
 }
 
 void KafkaIngress::Impl::CommitPositions(const std::vector<PartitionPosition>& positions) {
   if (rk_ == nullptr || positions.empty()) return;
+  // At most once per commit interval, and only for partitions this member owns: a commit while
+  // the group is still joining fails ("unknown member") and disturbs the join.
+  auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (now < next_informational_commit_) return;
+    next_informational_commit_ = now + kCommitInterval;
+  }
+  rd_kafka_topic_partition_list_t* assigned = nullptr;
+  if (rd_kafka_assignment(rk_, &assigned) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  PartitionList owned(assigned);
   Offsets offsets;
-  for (const PartitionPosition& p : positions) offsets[{p.topic, p.partition}] = p.next_offset;
+  for (const PartitionPosition& p : positions) {
+    if (rd_kafka_topic_partition_list_find(owned.get(), p.topic.c_str(), p.partition) != nullptr) {
+      offsets[{p.topic, p.partition}] = p.next_offset;
+    }
+  }
+  if (offsets.empty()) return;
   PartitionList list = ToList(offsets);
   rd_kafka_resp_err_t err = rd_kafka_commit(rk_, list.get(), 1);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
