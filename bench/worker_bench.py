@@ -7,7 +7,7 @@ Pipeline: eddy-dev-kafka (topic bench-in, 8 partitions, preloaded with N records
 Reports messages/s in steady state (10%..90% of N), the worker's invocation latency p50/p99
 (its own histogram), worker CPU and RSS, and the ratio worker msg/s / raw HTTP requests/s.
 
-Usage: bench/worker_bench.py [--messages N] [--keys K] [--build DIR]
+Usage: bench/worker_bench.py [--messages N] [--keys K] [--build DIR] [--set KEY=VALUE ...]
 Standard library only.
 """
 
@@ -113,6 +113,8 @@ def main():
     ap.add_argument("--wrk-duration", default="10s")
     ap.add_argument("--max-buffered", type=int, default=100000)
     ap.add_argument("--shards", type=int, default=1)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra worker config override (repeatable), e.g. checkpointing")
     args = ap.parse_args()
     binp = os.path.join(args.build, "bin")
     work = tempfile.mkdtemp(prefix="eddy-bench-")
@@ -185,7 +187,8 @@ spec:
         worker = start([os.path.join(binp, "eddy-worker"), "--module", module,
                         "--set", "state_dir=" + os.path.join(work, "state"),
                         "--set", "admin_port=%d" % admin, "--set", "shards=%d" % args.shards,
-                        "--set", "max_buffered_messages=%d" % args.max_buffered], "worker.log")
+                        "--set", "max_buffered_messages=%d" % args.max_buffered]
+                       + [a for o in args.set for a in ("--set", o)], "worker.log")
         labels = 'namespace="bench",type="counter"'
         if os.environ.get("EDDY_BENCH_PROFILE"):
             # perf record the worker for a few seconds while it runs (diagnostics only).

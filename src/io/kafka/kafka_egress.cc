@@ -75,8 +75,9 @@ Result<KafkaProperties> SemanticProperties(const KafkaEgressSpec& spec) {
       static std::atomic<bool> warned{false};
       if (!warned.exchange(true)) {
         spdlog::warn(
-            "kafka egress {}: exactly-once needs checkpoints, which are not implemented "
-            "yet; delivering at-least-once with an idempotent producer",
+            "kafka egress {}: exactly-once needs checkpointing (worker config "
+            "checkpoint.embedded or checkpoint.coordinator), which is off; delivering "
+            "at-least-once with an idempotent producer",
             spec.id);
       }
     }
