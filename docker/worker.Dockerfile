@@ -6,8 +6,8 @@ WORKDIR /src
 COPY . .
 RUN bash scripts/install-deps.sh \
  && cmake --preset release -DEDDY_BUILD_TESTS=OFF -DEDDY_BUILD_BENCH=OFF \
- && cmake --build build/release --target eddy-worker eddy_dev_kafka eddy-function-server \
-      eddy_example_functions
+ && cmake --build build/release --target eddy-worker eddy-coordinator eddy_dev_kafka \
+      eddy-function-server eddy_example_functions
 
 FROM debian:12-slim
 RUN apt-get update \
@@ -18,6 +18,7 @@ RUN apt-get update \
  && useradd --system --uid 10001 --home-dir /var/lib/eddy --create-home eddy
 COPY --from=build /src/build/release/bin/eddy-worker /usr/local/bin/eddy-worker
 COPY --from=build /src/build/release/bin/eddy-dev-kafka /usr/local/bin/eddy-dev-kafka
+COPY --from=build /src/build/release/bin/eddy-coordinator /usr/local/bin/eddy-coordinator
 # The example C++ functions: embedded (library) and as a remote/sidecar server, same image.
 COPY --from=build /src/build/release/lib/libeddy_example_functions.so /opt/eddy/lib/
 COPY --from=build /src/build/release/bin/eddy-function-server /usr/local/bin/eddy-function-server
