@@ -16,6 +16,7 @@
 #include "eddy/metrics/metrics.h"
 #include "eddy/model/typed_value.h"
 #include "eddy/runtime/flow_control.h"
+#include "eddy/runtime/pause_gate.h"
 #include "eddy/runtime/progress_tracker.h"
 #include "eddy/runtime/router.h"
 
@@ -46,48 +47,6 @@ uint64_t SplitMix64(uint64_t& state) {
   return z ^ (z >> 31);
 }
 constexpr uint64_t kSplitMixGamma = 0x9e3779b97f4a7c15ULL;
-
-// The checkpoint cut's batch boundary: the generating thread holds it while it emits a batch;
-// Pause waits until no batch is being emitted and keeps the next one out until Resume.
-class BatchGate {
- public:
-  // False when the wait ended because `stop` was set.
-  bool Enter(const std::atomic<bool>& stop) {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return !paused_ || stop.load(); });
-    if (paused_) return false;
-    busy_ = true;
-    return true;
-  }
-  void Exit() {
-    std::lock_guard lock(mu_);
-    busy_ = false;
-    cv_.notify_all();
-  }
-  bool Pause(std::chrono::milliseconds timeout) {
-    std::unique_lock lock(mu_);
-    paused_ = true;
-    if (cv_.wait_for(lock, timeout, [&] { return !busy_; })) return true;
-    paused_ = false;
-    cv_.notify_all();
-    return false;
-  }
-  void Resume() {
-    std::lock_guard lock(mu_);
-    paused_ = false;
-    cv_.notify_all();
-  }
-  void Wake() {
-    std::lock_guard lock(mu_);
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool paused_ = false;
-  bool busy_ = false;
-};
 
 }  // namespace
 
@@ -145,7 +104,7 @@ class GeneratorIngress::Impl {
   std::atomic<bool> running_{false};  // set by Start, cleared when Run returns
   std::atomic<uint64_t> generated_{0};
 
-  BatchGate gate_;
+  PauseGate gate_;  // the checkpoint cut's record/batch boundary
   // Generating-thread state (next_seq_ is also read by PauseAtBoundary, under the gate).
   uint64_t next_seq_ = 0;
   uint64_t rng_state_;
@@ -258,7 +217,7 @@ void GeneratorIngress::Impl::Run() {
                                     kMaxPaceSleep));
       continue;
     }
-    if (!gate_.Enter(stop_fetching_)) break;
+    if (!gate_.Enter(&stop_fetching_)) break;
     Emit(records);
     gate_.Exit();
   }

@@ -17,6 +17,7 @@
 #include "eddy/io/kafka.h"
 #include "eddy/metrics/metrics.h"
 #include "eddy/runtime/flow_control.h"
+#include "eddy/runtime/pause_gate.h"
 #include "eddy/runtime/progress_tracker.h"
 #include "eddy/runtime/router.h"
 #include "io/kafka/kafka_util.h"
@@ -58,41 +59,6 @@ PartitionList ToList(const Offsets& offsets) {
 }
 
 }  // namespace
-
-// The checkpoint cut's record boundary: the consumer thread holds it while it routes one record;
-// Pause waits until no record is being routed and keeps the next one out until Resume.
-class RecordGate {
- public:
-  void Enter() {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return !paused_; });
-    busy_ = true;
-  }
-  void Exit() {
-    std::lock_guard lock(mu_);
-    busy_ = false;
-    cv_.notify_all();
-  }
-  bool Pause(std::chrono::milliseconds timeout) {
-    std::unique_lock lock(mu_);
-    paused_ = true;
-    if (cv_.wait_for(lock, timeout, [&] { return !busy_; })) return true;
-    paused_ = false;
-    cv_.notify_all();
-    return false;
-  }
-  void Resume() {
-    std::lock_guard lock(mu_);
-    paused_ = false;
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool paused_ = false;
-  bool busy_ = false;
-};
 
 class KafkaIngress::Impl {
  public:
@@ -164,7 +130,7 @@ class KafkaIngress::Impl {
   const IngressContext ctx_;
   const KafkaIngressOptions options_;
   Offsets start_positions_;  // from options_.start_positions
-  RecordGate gate_;
+  PauseGate gate_;  // the checkpoint cut's record/batch boundary
   std::unordered_map<std::string, const KafkaIngressTopic*> topics_;
   rd_kafka_t* rk_ = nullptr;
   std::thread thread_;
