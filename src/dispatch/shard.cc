@@ -520,7 +520,17 @@ void Shard::OnFailure(Mailbox& box, const Status& status) {
 }
 
 void Shard::FinishInflight(Mailbox& box) {
-  if (cache_ && cache_->HasDirty()) {
+  if (cache_ && cache_->HasDirty() && deps_.options.checkpointing) {
+    // With checkpoints, recovery starts from the last cut (whose state the cut flushed) and its
+    // offsets, never from whatever reached RocksDB in between: the counts go at once, and the
+    // cache is written on its interval or when full, only to keep memory and the cut short.
+    for (const auto& env : box.inflight) ReleaseEnvelope(env);
+    if (cache_->OverCapacity()) {
+      FlushState();
+    } else {
+      ArmFlushTimer();
+    }
+  } else if (cache_ && cache_->HasDirty()) {
     // The batch's effects are only in the write-back cache: its counts are released when a
     // flush made them durable, so ingress offsets never get ahead of durable state.
     for (const auto& env : box.inflight) unflushed_.push_back(env.epoch);
