@@ -13,13 +13,20 @@ endfunction()
 
 # eddy_test(NAME SOURCES ... DEPS ...): a GoogleTest binary whose tests are discovered when
 # ctest runs (not at build time, which would run every binary once more under sanitizers).
+# SERIAL: ctest runs these tests alone (timing-sensitive process tests, e.g. crash tests that
+# SIGKILL workers, must not share the 2 cores with other tests).
 function(eddy_test name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "SERIAL" "" "SOURCES;DEPS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest_main GTest::gmock)
+  set(serial FALSE)
+  if(ARG_SERIAL)
+    set(serial TRUE)
+  endif()
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 60
-    PROPERTIES ENVIRONMENT "EDDY_BUILD_DIR=${PROJECT_BINARY_DIR};EDDY_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+    PROPERTIES ENVIRONMENT "EDDY_BUILD_DIR=${PROJECT_BINARY_DIR};EDDY_SOURCE_DIR=${PROJECT_SOURCE_DIR}"
+               RUN_SERIAL ${serial})
 endfunction()
 
 # eddy_export_sdk(TARGET): an executable that loads embedded function libraries. It links the

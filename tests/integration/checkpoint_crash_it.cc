@@ -12,7 +12,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <random>
 #include <sstream>
@@ -30,6 +32,7 @@ using testing::ChildProcess;
 using testing::TestRecord;
 
 constexpr int kIds = 16;
+constexpr int kMaxParallelism = 128;  // the worker's and the external coordinator's
 
 std::string VerifyLibrary() {
   return std::string(std::getenv("EDDY_BUILD_DIR")) + "/lib/libeddy_checkpoint_verify_functions.so";
@@ -84,13 +87,19 @@ class CheckpointCrashIT : public ::testing::Test {
 
   void TearDown() override {
     if (worker_ && worker_->Running()) worker_->Stop(SIGKILL, 10s);
+    if (coordinator_ && coordinator_->Running()) coordinator_->Stop(SIGKILL, 10s);
     if (HasFailure() || std::getenv("EDDY_IT_SHOW_LOGS") != nullptr) {
       for (int i = 1; i <= starts_; ++i) {
         std::ifstream in(dir_ + "/worker-" + std::to_string(i) + ".log");
         std::cerr << "---- worker log " << i << " ----\n" << in.rdbuf();
       }
+      for (int i = 1; i <= coordinator_starts_; ++i) {
+        std::ifstream in(dir_ + "/coordinator-" + std::to_string(i) + ".log");
+        std::cerr << "---- coordinator log " << i << " ----\n" << in.rdbuf();
+      }
     }
     worker_.reset();
+    coordinator_.reset();
     kafka_.reset();
     std::filesystem::remove_all(dir_);
   }
@@ -130,13 +139,62 @@ class CheckpointCrashIT : public ::testing::Test {
     return path;
   }
 
+  // With an external coordinator (StartCoordinator) the worker connects to it instead of
+  // embedding one.
   std::vector<std::string> Overrides() {
     return {"shards=2",
-            "checkpoint.embedded=true",
+            coordinator_port_ == 0
+                ? "checkpoint.embedded=true"
+                : "checkpoint.coordinator=127.0.0.1:" + std::to_string(coordinator_port_),
             "checkpoint.interval=200ms",
             "checkpoint.timeout=10s",
             "checkpoint.worker_id=w1",
+            "max_parallelism=" + std::to_string(kMaxParallelism),
             "checkpoint.storage.uri=file://" + dir_ + "/checkpoints"};
+  }
+
+  // Starts eddy-coordinator on coordinator_port_ (picked on the first start, reused after) and
+  // waits until it serves.
+  void StartCoordinator() {
+    if (coordinator_port_ == 0) coordinator_port_ = testing::FreeLoopbackPort();
+    std::string config = dir_ + "/coordinator.yaml";
+    std::ofstream(config) << "listen_address: 127.0.0.1:" << coordinator_port_ << "\n"
+                          << "expected_workers: 1\n"
+                          << "max_parallelism: " << kMaxParallelism << "\n"
+                          << "checkpoint:\n"
+                          << "  interval: 200ms\n"
+                          << "  timeout: 10s\n"
+                          << "storage:\n"
+                          << "  uri: file://" << dir_ << "/checkpoints\n";
+    std::vector<std::string> argv = {testing::BuildBinary("eddy-coordinator"), "--config", config};
+    if (std::getenv("EDDY_IT_SHOW_LOGS") != nullptr) {
+      argv.insert(argv.end(), {"--set", "log_level=debug"});
+    }
+    auto spawned = ChildProcess::Spawn(
+        argv, dir_ + "/coordinator-" + std::to_string(++coordinator_starts_) + ".log");
+    ASSERT_TRUE(spawned.ok()) << spawned.status().ToString();
+    coordinator_ = std::make_unique<ChildProcess>(std::move(spawned).value());
+    auto deadline = std::chrono::steady_clock::now() + 15s;
+    while (coordinator_->Log().find("listening on") == std::string::npos) {
+      ASSERT_TRUE(coordinator_->Running()) << "eddy-coordinator exited:\n" << coordinator_->Log();
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline)
+          << "eddy-coordinator not serving:\n" << coordinator_->Log();
+      std::this_thread::sleep_for(10ms);
+    }
+  }
+
+  // The checkpoint id LATEST names (LatestPointer: field 1 is the varint id), 0 when there is
+  // none. Parsed by hand: this test does not link the protobuf classes.
+  uint64_t LatestId() {
+    std::ifstream in(dir_ + "/checkpoints/LATEST", std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (bytes.empty() || bytes[0] != 0x08) return 0;
+    uint64_t id = 0;
+    for (size_t i = 1, shift = 0; i < bytes.size() && shift < 64; ++i, shift += 7) {
+      id |= static_cast<uint64_t>(bytes[i] & 0x7f) << shift;
+      if ((bytes[i] & 0x80) == 0) return id;
+    }
+    return 0;
   }
 
   void StartWorker(std::vector<std::string> extra = {}) {
@@ -151,6 +209,13 @@ class CheckpointCrashIT : public ::testing::Test {
     worker_ = std::make_unique<ChildProcess>(std::move(worker).value());
   }
 
+  std::string CoordinatorLog(int start) {
+    std::ifstream in(dir_ + "/coordinator-" + std::to_string(start) + ".log");
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+
   std::string Log(int start) {
     std::ifstream in(dir_ + "/worker-" + std::to_string(start) + ".log");
     std::stringstream s;
@@ -158,11 +223,13 @@ class CheckpointCrashIT : public ::testing::Test {
     return s.str();
   }
 
-  // Highest count seen in the egress per id.
-  std::map<int, int64_t> MaxCounts() {
+  // Highest count seen in the egress per id. A read can come back short (the consumer gets
+  // `timeout` to connect and fetch, which a loaded machine may not be enough for); callers
+  // combine reads with CombineMax, since a later read can only show more records.
+  std::map<int, int64_t> MaxCounts(std::chrono::milliseconds timeout = 300ms) {
     std::map<int, int64_t> max;
     for (const TestRecord& r :
-         testing::ConsumeRecords(kafka_->bootstrap(), "out", 1, 10'000'000, 300ms)) {
+         testing::ConsumeRecords(kafka_->bootstrap(), "out", 1, 10'000'000, timeout)) {
       int id = std::stoi(r.key.value_or("-1"));
       max[id] = std::max(max[id], static_cast<int64_t>(std::stoll(r.value)));
     }
@@ -182,7 +249,8 @@ class CheckpointCrashIT : public ::testing::Test {
       if (done) break;
     }
     std::this_thread::sleep_for(500ms);
-    return MaxCounts();
+    for (const auto& [id, n] : MaxCounts(2000ms)) got[id] = std::max(got[id], n);
+    return got;
   }
 
   uint64_t Metric(const std::string& name) {
@@ -195,8 +263,11 @@ class CheckpointCrashIT : public ::testing::Test {
   std::string dir_;
   std::unique_ptr<testing::DevKafkaProcess> kafka_;
   std::unique_ptr<ChildProcess> worker_;
+  std::unique_ptr<ChildProcess> coordinator_;
   uint16_t admin_port_ = 0;
+  uint16_t coordinator_port_ = 0;  // 0: the worker embeds its coordinator
   int starts_ = 0;
+  int coordinator_starts_ = 0;
 };
 
 TEST_F(CheckpointCrashIT, ExactlyOnceStateAcrossRepeatedCrashes) {
@@ -360,6 +431,132 @@ TEST_F(CheckpointCrashIT, FailedUploadIsDeclinedAndTheNextCheckpointCompletes) {
   got = MaxCounts();
   for (const auto& [id, n] : expected) EXPECT_EQ(got[id], n) << "id " << id;
   EXPECT_EQ(worker_->Stop(SIGTERM, 20s), 0);
+}
+
+// An external eddy-coordinator is SIGKILLed while checkpoints run (possibly mid-checkpoint):
+// the worker keeps processing without it, the last completed checkpoint survives intact, the
+// restarted coordinator completes newer ones, and a worker crash after that still recovers
+// exactly once.
+TEST_F(CheckpointCrashIT, CoordinatorKilledDuringCheckpointing) {
+  const uint32_t seed = std::random_device{}();
+  SCOPED_TRACE("kill seed " + std::to_string(seed));
+  std::mt19937 kill_rng(seed);
+  CommandGenerator gen(20241124);
+  std::map<int, int64_t> expected;
+  std::vector<TestRecord> records;
+  for (int i = 0; i < 1200; ++i) {
+    int id = gen.Uniform(kIds);
+    records.emplace_back("in", -1, std::to_string(id), gen.Tree(id, 0, expected));
+  }
+  StartCoordinator();
+  StartWorker();
+  const std::string ingress = "eddy_ingress_records_total{ingress=\"verify/in\"}";
+  // ~200 records/s for ~6 s once the worker consumes (the group join takes a few seconds), so
+  // records keep arriving across both kills.
+  Status produce_status;
+  std::thread producer([&] {
+    for (size_t at = 0; at < records.size() && produce_status.ok(); at += 20) {
+      std::vector<TestRecord> chunk(records.begin() + at, records.begin() + at + 20);
+      produce_status = testing::ProduceRecords(kafka_->bootstrap(), chunk);
+      auto join = std::chrono::steady_clock::now() + 15s;
+      while (at == 0 && Metric(ingress) == 0 && std::chrono::steady_clock::now() < join) {
+        std::this_thread::sleep_for(5ms);
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+  });
+  auto wait_for = [&](const std::function<bool()>& done, std::chrono::seconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(5ms);
+    }
+    return done();
+  };
+
+  // Two checkpoints completed while consuming, then kill the coordinator 0-9 ms after it
+  // triggers one: a checkpoint takes a few ms here, so the kill lands during the cut, upload,
+  // ack, manifest or LATEST write, or just after.
+  bool consuming = wait_for([&] { return Metric(ingress) > 0; }, 15s);
+  uint64_t completed = Metric("eddy_checkpoint_completed_total");
+  bool two_completed = consuming && wait_for([&] {
+    return Metric("eddy_checkpoint_completed_total") >= completed + 2;
+  }, 10s);
+  auto in_flight = [&] {
+    std::string log = coordinator_->Log();
+    size_t triggered = log.rfind("triggered checkpoint ");
+    if (triggered == std::string::npos) return false;
+    return log.find("completed checkpoint ", triggered) == std::string::npos &&
+           log.find("aborted checkpoint ", triggered) == std::string::npos;
+  };
+  if (two_completed) {
+    // Wait for the end of a checkpoint first, so the next trigger is seen fresh.
+    wait_for([&] { return !in_flight(); }, 2s);
+    auto deadline = std::chrono::steady_clock::now() + 2s;
+    while (!in_flight() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(200us);
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(kill_rng() % 9000));
+  }
+  EXPECT_EQ(coordinator_->Stop(SIGKILL, 5s), 128 + SIGKILL);
+  {
+    std::string log = coordinator_->Log();
+    std::cerr << "[ info     ] coordinator killed with a checkpoint "
+              << (in_flight() ? "in flight" : "not in flight") << "; its log ends with:\n"
+              << log.substr(log.size() > 300 ? log.size() - 300 : 0);
+  }
+  if (!two_completed) producer.join();
+  ASSERT_TRUE(consuming) << "the worker never consumed";
+  ASSERT_TRUE(two_completed) << "no two checkpoints completed with the external coordinator";
+
+  // The coordinator is gone: LATEST is final, and names a checkpoint at least as new as the last
+  // one the worker heard of as completed, whose manifest is still there.
+  const uint64_t known_completed = Metric("eddy_checkpoint_last_completed_id");
+  const uint64_t latest = LatestId();
+  EXPECT_GE(latest, known_completed);
+  EXPECT_GE(known_completed, 2u);
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/checkpoints/chk-" + std::to_string(latest) +
+                                      "/manifest.pb"))
+      << "LATEST names checkpoint " << latest;
+
+  // Processing goes on without the coordinator.
+  const uint64_t processed_at_kill = Metric(ingress);
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_TRUE(worker_->Running()) << worker_->Log();
+  EXPECT_GT(Metric(ingress), processed_at_kill) << "the worker stopped processing";
+
+  // Restarted on the same port, it restores that checkpoint (verified: no skips), the worker
+  // reconnects, and a newer checkpoint completes.
+  StartCoordinator();
+  if (HasFatalFailure()) producer.join();
+  ASSERT_FALSE(HasFatalFailure());
+  std::string restarted = CoordinatorLog(2);
+  EXPECT_NE(restarted.find("restore point " + std::to_string(latest) + ","), std::string::npos)
+      << restarted;
+  EXPECT_EQ(restarted.find("skipped checkpoint"), std::string::npos) << restarted;
+  bool newer = wait_for([&] {
+    return Metric("eddy_checkpoint_last_completed_id") > latest;
+  }, 15s);
+  EXPECT_TRUE(newer) << "no checkpoint completed after the coordinator restart";
+  EXPECT_GT(LatestId(), latest);
+
+  // Then the worker crashes too, at a random point, and restarts against the same coordinator.
+  std::this_thread::sleep_for(std::chrono::milliseconds(kill_rng() % 400));
+  worker_->Stop(SIGKILL, 5s);
+  StartWorker();
+  producer.join();
+  ASSERT_TRUE(produce_status.ok()) << produce_status.ToString();
+  ASSERT_TRUE(worker_->Running()) << worker_->Log();
+  EXPECT_NE(Log(2).find("restored checkpoint"), std::string::npos);
+
+  std::map<int, int64_t> got = AwaitCounts(expected);
+  for (const auto& [id, n] : expected) {
+    EXPECT_EQ(got[id], n) << "id " << id << (got[id] < n ? ": increments lost" : ": counted twice");
+  }
+  for (const auto& [id, n] : got) {
+    EXPECT_TRUE(expected.count(id)) << "unexpected id " << id;
+  }
+  EXPECT_EQ(worker_->Stop(SIGTERM, 20s), 0);
+  EXPECT_EQ(coordinator_->Stop(SIGTERM, 10s), 0);
 }
 
 // ---- checkpoint.* settings (WorkerConfig) ----
