@@ -20,7 +20,7 @@
 namespace eddy::sdk {
 
 // Bumped whenever function.h changes in a way that breaks already built libraries.
-inline constexpr int kEmbeddedAbiVersion = 1;
+inline constexpr int kEmbeddedAbiVersion = 2;  // 2: Message is a view, not a copy
 
 // The process-wide registry behind option 2. Register fails on duplicates like
 // FunctionRegistry::Register. Not for use after the worker has started.

@@ -110,26 +110,30 @@ class AddressScopedStorage {
 
 // ---- messages ----
 
+// A view of one invocation's argument, valid for the duration of the handler call (the runtime
+// owns the bytes; copying them for every invocation showed on the embedded fast path). Keep
+// Raw() or a converted value, not the Message, if it must outlive the call.
 class Message {
  public:
-  explicit Message(TypedValue value) : value_(std::move(value)) {}
+  explicit Message(const TypedValue& value) : value_(&value) {}
+  Message(TypedValue&&) = delete;  // a view of a temporary would dangle
 
-  const TypedValue& Raw() const { return value_; }
-  const std::string& TypeName() const { return value_.type_name; }
+  const TypedValue& Raw() const { return *value_; }
+  const std::string& TypeName() const { return value_->type_name; }
 
   template <typename T>
   bool Is(const Type<T>& type) const {
-    return value_.type_name == type.type_name;
+    return value_->type_name == type.type_name;
   }
   // nullopt when the typename differs or the bytes are not a valid T.
   template <typename T>
   std::optional<T> As(const Type<T>& type) const {
     if (!Is(type)) return std::nullopt;
-    return type.deserialize(value_.value);
+    return type.deserialize(value_->value);
   }
 
  private:
-  TypedValue value_;
+  const TypedValue* value_;
 };
 
 template <typename T>

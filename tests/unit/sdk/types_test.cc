@@ -102,13 +102,15 @@ TEST(SdkTypes, RawTypeKeepsBytes) {
 }
 
 TEST(SdkTypes, MessageAsChecksTypeName) {
-  Message m(MakeValue(LongType(), int64_t{12}));
+  const TypedValue twelve = MakeValue(LongType(), int64_t{12});
+  Message m(twelve);
   EXPECT_TRUE(m.Is(LongType()));
   EXPECT_FALSE(m.Is(IntType()));
   EXPECT_EQ(m.As(LongType()), 12);
   EXPECT_FALSE(m.As(IntType()).has_value());
   EXPECT_EQ(m.Raw(), types::Long(12));
-  Message bad(TypedValue{std::string(types::kLong), true, "\x09\x01"});
+  const TypedValue malformed{std::string(types::kLong), true, "\x09\x01"};
+  Message bad(malformed);
   EXPECT_FALSE(bad.As(LongType()).has_value());
 }
 
