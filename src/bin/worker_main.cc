@@ -1,4 +1,6 @@
 // eddy-worker: runs StateFun functions from a module.yaml. See `eddy-worker --help`.
+#include "bin/worker_main.h"
+
 #include <signal.h>
 
 #include <cstdio>
@@ -102,7 +104,9 @@ int ParseArgs(int argc, char** argv, Args& args) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace eddy {
+
+int RunWorkerMain(int argc, char** argv, WorkerHooks hooks) {
   Args args;
   if (int rc = ParseArgs(argc, argv, args); rc >= 0) return rc;
 
@@ -157,7 +161,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  eddy::WorkerApp app(std::move(module).value(), config);
+  eddy::WorkerApp app(std::move(module).value(), config, std::move(hooks));
   if (eddy::Status st = app.Start(); !st.ok()) {
     spdlog::critical("startup failed: {}", st.ToString());
     (void)app.Drain(std::chrono::milliseconds(0));
@@ -180,3 +184,5 @@ int main(int argc, char** argv) {
   eddy::Status st = app.Drain(config.drain_timeout);
   return st.ok() ? kExitOk : kExitRuntimeError;
 }
+
+}  // namespace eddy

@@ -94,8 +94,11 @@ Result<std::shared_ptr<const EmbeddedFunctions>> LoadEmbeddedFunctions(const Mod
   return EmbeddedFunctions::Load(module, sdk::LinkedFunctions());
 }
 
-WorkerApp::WorkerApp(ModuleSpec module, WorkerConfig config)
-    : module_(std::move(module)), config_(std::move(config)), parts_(std::make_unique<Parts>()) {}
+WorkerApp::WorkerApp(ModuleSpec module, WorkerConfig config, WorkerHooks hooks)
+    : module_(std::move(module)),
+      config_(std::move(config)),
+      hooks_(std::move(hooks)),
+      parts_(std::make_unique<Parts>()) {}
 
 WorkerApp::~WorkerApp() {
   if (started_ && !drained_) {
@@ -451,13 +454,16 @@ Status WorkerApp::StartCheckpointing() {
 
 Status WorkerApp::StartExactlyOnceEgress(const KafkaEgressSpec& spec) {
   Parts& p = *parts_;
-  auto producer =
-      MakeKafkaTransactionalProducer(spec, EosTransactionalId(config_.checkpoint.job, worker_id_,
-                                                              spec.id));
+  std::string transactional_id = EosTransactionalId(config_.checkpoint.job, worker_id_, spec.id);
+  auto producer = hooks_.transactional_producer
+                      ? hooks_.transactional_producer(spec, std::move(transactional_id))
+                      : MakeKafkaTransactionalProducer(spec, std::move(transactional_id));
   if (!producer.ok()) {
     return InvalidArgument("egress " + spec.id + ": " + producer.status().message());
   }
-  auto reader = MakeKafkaControlTopicReader(spec.address, spec.properties);
+  auto reader = hooks_.control_topic_reader
+                    ? hooks_.control_topic_reader(spec)
+                    : MakeKafkaControlTopicReader(spec.address, spec.properties);
   if (!reader.ok()) {
     return InvalidArgument("egress " + spec.id + ": " + reader.status().message());
   }
@@ -465,6 +471,7 @@ Status WorkerApp::StartExactlyOnceEgress(const KafkaEgressSpec& spec) {
   options.job = config_.checkpoint.job;
   options.worker = worker_id_;
   options.egress_id = spec.id;
+  options.flow = p.flow.get();
   auto egress = ExactlyOnceEgress::Create(options, std::move(producer).value(),
                                           std::move(reader).value());
   if (!egress.ok()) return InvalidArgument("egress " + spec.id + ": " + egress.status().message());

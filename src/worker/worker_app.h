@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -17,6 +18,7 @@
 #include "eddy/config/module_spec.h"
 #include "eddy/config/worker_config.h"
 #include "eddy/coordinator.pb.h"
+#include "eddy/io/exactly_once_egress.h"
 
 namespace eddy {
 
@@ -27,9 +29,20 @@ class EmbeddedFunctions;
 // `eddy-worker --validate`, so a library that cannot load fails validation too.
 Result<std::shared_ptr<const EmbeddedFunctions>> LoadEmbeddedFunctions(const ModuleSpec& module);
 
+// Seams for custom worker binaries (RunWorkerMain, src/bin/worker_main.h); an empty member
+// keeps the default. The crash tests use them to put exactly-once egresses on an
+// out-of-process fake transactional broker, because the dev broker's transactions are a stub.
+struct WorkerHooks {
+  // Default: MakeKafkaTransactionalProducer / MakeKafkaControlTopicReader (librdkafka).
+  std::function<Result<TransactionalProducerPtr>(const KafkaEgressSpec&,
+                                                 std::string transactional_id)>
+      transactional_producer;
+  std::function<Result<ControlTopicReaderPtr>(const KafkaEgressSpec&)> control_topic_reader;
+};
+
 class WorkerApp {
  public:
-  WorkerApp(ModuleSpec module, WorkerConfig config);
+  WorkerApp(ModuleSpec module, WorkerConfig config, WorkerHooks hooks = {});
   ~WorkerApp();
   WorkerApp(const WorkerApp&) = delete;
   WorkerApp& operator=(const WorkerApp&) = delete;
@@ -55,6 +68,7 @@ class WorkerApp {
   struct Parts;
   ModuleSpec module_;
   WorkerConfig config_;
+  WorkerHooks hooks_;
   std::unique_ptr<Parts> parts_;
   uint16_t admin_port_ = 0;
   Status StartCheckpointing();

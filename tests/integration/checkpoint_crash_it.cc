@@ -23,6 +23,7 @@
 #include "eddy/config/worker_config.h"
 #include "fakes/dev_kafka.h"
 #include "fakes/process.h"
+#include "fakes/txn_broker/txn_broker_client.h"
 
 namespace eddy {
 namespace {
@@ -133,9 +134,11 @@ class CheckpointCrashIT : public ::testing::Test {
                            "kind: io.statefun.kafka.v1/egress\n"
                            "spec:\n"
                            "  id: verify/out\n"
-                           "  address: " << kafka_->bootstrap() << "\n"
+                           "  address: " << (txn_broker_ ? txn_broker_->target() : kafka_->bootstrap()) << "\n"
                            "  deliverySemantic:\n"
-                           "    type: at-least-once\n";
+                           << (txn_broker_ ? "    type: exactly-once\n"
+                                             "    transactionTimeout: 60s\n"
+                                           : "    type: at-least-once\n");
     return path;
   }
 
@@ -202,9 +205,12 @@ class CheckpointCrashIT : public ::testing::Test {
     auto overrides = Overrides();
     overrides.insert(overrides.end(), extra.begin(), extra.end());
     if (std::getenv("EDDY_IT_SHOW_LOGS") != nullptr) overrides.push_back("log_level=debug");
+    // With exactly-once egress: the worker whose transactional producer talks to the fake
+    // transactional broker (the dev broker's transactions are a stub).
     auto worker = testing::StartReadyWorker(module, dir_ + "/state", admin_port_, overrides,
                                             dir_ + "/worker-" + std::to_string(++starts_) + ".log",
-                                            30s);
+                                            30s,
+                                            txn_broker_ ? "eddy-eos-test-worker" : "eddy-worker");
     ASSERT_TRUE(worker.ok()) << worker.status().ToString();
     worker_ = std::make_unique<ChildProcess>(std::move(worker).value());
   }
@@ -260,7 +266,60 @@ class CheckpointCrashIT : public ::testing::Test {
     return std::stoull(body.substr(at + name.size() + 2));
   }
 
+  // Produces `records` (~180/s) while SIGKILLing and restarting the worker `kills` times at
+  // random points once it consumes and has acknowledged checkpoints, so crashes land in the
+  // middle of processing, cuts, uploads and egress commits.
+  void ProduceWhileKilling(const std::vector<TestRecord>& records, int kills, uint32_t seed) {
+    std::mt19937 kill_rng(seed);
+    constexpr size_t kChunk = 20;
+    Status produce_status;
+    std::thread producer([&] {
+      for (size_t at = 0; at < records.size(); at += kChunk) {
+        std::vector<TestRecord> chunk(records.begin() + at,
+                                      records.begin() + std::min(records.size(), at + kChunk));
+        produce_status = testing::ProduceRecords(kafka_->bootstrap(), chunk);
+        if (!produce_status.ok()) break;
+        std::this_thread::sleep_for(110ms);
+      }
+    });
+    for (int kill = 0; kill < kills; ++kill) {
+      auto wait_until = std::chrono::steady_clock::now() + 8s;
+      while (Metric("eddy_ingress_records_total{ingress=\"verify/in\"}") == 0 &&
+             std::chrono::steady_clock::now() < wait_until) {
+        std::this_thread::sleep_for(5ms);
+      }
+      uint64_t acked = Metric("eddy_checkpoint_acknowledged_total");
+      while (Metric("eddy_checkpoint_acknowledged_total") < acked + 2 &&
+             std::chrono::steady_clock::now() < wait_until) {
+        std::this_thread::sleep_for(5ms);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(kill_rng() % 700));
+      if (!worker_->Running()) break;
+      worker_->Stop(SIGKILL, 5s);
+      StartWorker();
+    }
+    producer.join();
+    ASSERT_TRUE(produce_status.ok()) << produce_status.ToString();
+    ASSERT_TRUE(worker_->Running()) << worker_->Log();
+  }
+
+  // Restarts that restored a checkpoint, and restarts that had ingress positions to restore.
+  std::pair<int, int> RestoreCounts() {
+    int restored = 0;
+    int with_positions = 0;
+    for (int i = 2; i <= starts_; ++i) {
+      std::string log = Log(i);
+      if (log.find("restored checkpoint") != std::string::npos) ++restored;
+      if (log.find("ingress positions") != std::string::npos &&
+          log.find(", 0 ingress positions") == std::string::npos) {
+        ++with_positions;
+      }
+    }
+    return {restored, with_positions};
+  }
+
   std::string dir_;
+  std::unique_ptr<testing::FakeTxnBrokerProcess> txn_broker_;  // exactly-once egress tests
   std::unique_ptr<testing::DevKafkaProcess> kafka_;
   std::unique_ptr<ChildProcess> worker_;
   std::unique_ptr<ChildProcess> coordinator_;
@@ -272,52 +331,15 @@ class CheckpointCrashIT : public ::testing::Test {
 
 TEST_F(CheckpointCrashIT, ExactlyOnceStateAcrossRepeatedCrashes) {
   CommandGenerator gen(20240611);
-  std::mt19937 kill_rng(7);
   std::map<int, int64_t> expected;
-  constexpr int kRecords = 1600;
-  constexpr int kChunk = 20;
-  constexpr int kKills = 4;
   std::vector<TestRecord> records;
-  for (int i = 0; i < kRecords; ++i) {
+  for (int i = 0; i < 1600; ++i) {
     int id = gen.Uniform(kIds);
     records.emplace_back("in", -1, std::to_string(id), gen.Tree(id, 0, expected));
   }
   StartWorker();
-  // Records keep arriving (~250/s) while the worker is killed and restarted, so crashes land in
-  // the middle of processing, cuts and uploads.
-  std::atomic<bool> produced{false};
-  Status produce_status;
-  std::thread producer([&] {
-    for (size_t at = 0; at < records.size(); at += kChunk) {
-      std::vector<TestRecord> chunk(records.begin() + at,
-                                    records.begin() + std::min(records.size(), at + kChunk));
-      produce_status = testing::ProduceRecords(kafka_->bootstrap(), chunk);
-      if (!produce_status.ok()) break;
-      std::this_thread::sleep_for(110ms);
-    }
-    produced = true;
-  });
-  for (int kill = 0; kill < kKills; ++kill) {
-    // Once this run consumes (the group join takes a few seconds) and has acknowledged a
-    // checkpoint since, crash at a random point: in the middle of processing, cuts and uploads.
-    auto wait_until = std::chrono::steady_clock::now() + 8s;
-    while (Metric("eddy_ingress_records_total{ingress=\"verify/in\"}") == 0 &&
-           std::chrono::steady_clock::now() < wait_until) {
-      std::this_thread::sleep_for(5ms);
-    }
-    uint64_t acked = Metric("eddy_checkpoint_acknowledged_total");
-    while (Metric("eddy_checkpoint_acknowledged_total") < acked + 2 &&
-           std::chrono::steady_clock::now() < wait_until) {
-      std::this_thread::sleep_for(5ms);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(kill_rng() % 700));
-    if (!worker_->Running()) break;
-    worker_->Stop(SIGKILL, 5s);
-    StartWorker();
-  }
-  producer.join();
-  ASSERT_TRUE(produce_status.ok()) << produce_status.ToString();
-  ASSERT_TRUE(worker_->Running()) << worker_->Log();
+  ProduceWhileKilling(records, /*kills=*/4, /*seed=*/7);
+  if (HasFatalFailure()) return;
 
   std::map<int, int64_t> got = AwaitCounts(expected);
   for (const auto& [id, n] : expected) {
@@ -326,19 +348,119 @@ TEST_F(CheckpointCrashIT, ExactlyOnceStateAcrossRepeatedCrashes) {
   for (const auto& [id, n] : got) {
     EXPECT_TRUE(expected.count(id)) << "unexpected id " << id;
   }
-  int restored = 0;
-  int with_positions = 0;
-  for (int i = 2; i <= starts_; ++i) {
-    std::string log = Log(i);
-    if (log.find("restored checkpoint") != std::string::npos) ++restored;
-    if (log.find("ingress positions") != std::string::npos &&
-        log.find(", 0 ingress positions") == std::string::npos) {
-      ++with_positions;
-    }
-  }
+  auto [restored, with_positions] = RestoreCounts();
   EXPECT_GE(restored, 2) << "most restarts should restore a checkpoint, not start over";
   EXPECT_GE(with_positions, 2) << "crashes should hit a worker that was consuming";
   EXPECT_GT(Metric("eddy_checkpoint_completed_total"), 0u);
+  EXPECT_EQ(worker_->Stop(SIGTERM, 20s), 0);
+}
+
+// The same command trees with the egress in exactly-once mode, on the out-of-process fake
+// transactional broker (eddy-fake-txn-broker; the dev broker's transactions are a stub, see
+// test-infra.md), through eddy-eos-test-worker (the stock worker with the fake's producer and
+// control-topic reader). Each 'I' emits "<id>" -> "<count>": a read_committed consumer must see
+// every count 1..expected of every id exactly once, however the SIGKILLs fell relative to cuts,
+// checkpoint completion and transaction commits.
+TEST_F(CheckpointCrashIT, ExactlyOnceEgressAcrossRepeatedCrashes) {
+  auto broker = testing::FakeTxnBrokerProcess::Start(dir_);
+  ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+  txn_broker_ = std::move(broker).value();
+  CommandGenerator gen(20261124);
+  std::map<int, int64_t> expected;
+  std::vector<TestRecord> records;
+  for (int i = 0; i < 1200; ++i) {
+    int id = gen.Uniform(kIds);
+    records.emplace_back("in", -1, std::to_string(id), gen.Tree(id, 0, expected));
+  }
+  std::vector<TestRecord> late;  // produced around the injected crashes below
+  for (int i = 0; i < 80; ++i) {
+    int id = gen.Uniform(kIds);
+    late.emplace_back("in", -1, std::to_string(id), gen.Tree(id, 0, expected));
+  }
+  int64_t expected_total = 0;
+  for (const auto& [id, n] : expected) expected_total += n;
+  StartWorker();
+  const uint32_t seed = std::random_device{}();
+  SCOPED_TRACE("kill seed " + std::to_string(seed));
+  ProduceWhileKilling(records, /*kills=*/4, seed);
+  if (HasFatalFailure()) return;
+
+  // SIGKILLs rarely land inside a transaction (a commit takes milliseconds), so the two cases
+  // that matter are also forced: the process dies during the commit of a completed checkpoint's
+  // epoch (its transaction stays open on the broker), and right after the commit took effect
+  // but before the worker heard of it. Either way the producer turns fatal and the worker exits
+  // 1, as on any fatal producer error, and its restart recovers from the checkpoint.
+  for (eos::FakeFault fault : {eos::FakeFault::kCrash, eos::FakeFault::kCrashAfter}) {
+    auto armed = testing::InjectRemoteFault(txn_broker_->target(), "", eos::FakeOp::kCommit,
+                                            fault);
+    ASSERT_TRUE(armed.ok() && !armed->empty()) << armed.status().ToString();
+    std::vector<TestRecord> chunk(late.begin(), late.begin() + 40);
+    late.erase(late.begin(), late.begin() + 40);
+    ASSERT_TRUE(testing::ProduceRecords(kafka_->bootstrap(), chunk).ok());
+    EXPECT_EQ(worker_->Wait(30s), 1) << "the worker should stop on the injected commit crash";
+    EXPECT_NE(worker_->Log().find("injected fatal error"), std::string::npos) << worker_->Log();
+    StartWorker();
+  }
+
+  // Records become visible when the checkpoint that holds them completes and commits.
+  std::vector<eos::FakeRecord> committed;
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto read = testing::ReadRemoteTopic(txn_broker_->target(), "out", /*read_committed=*/true);
+    ASSERT_TRUE(read.ok()) << read.status().ToString();
+    committed = std::move(read).value();
+    if (static_cast<int64_t>(committed.size()) >= expected_total) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  // A little longer, so a duplicate committed late shows up too.
+  uint64_t done = Metric("eddy_checkpoint_completed_total");
+  while (Metric("eddy_checkpoint_completed_total") < done + 2 &&
+         std::chrono::steady_clock::now() < deadline + 10s) {
+    std::this_thread::sleep_for(5ms);
+  }
+  auto read = testing::ReadRemoteTopic(txn_broker_->target(), "out", true);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  committed = std::move(read).value();
+
+  std::map<int, std::map<int64_t, int>> seen;  // id -> count value -> times
+  for (const eos::FakeRecord& r : committed) seen[std::stoi(r.key)][std::stoll(r.value)]++;
+  int64_t lost = 0;
+  int64_t twice = 0;
+  for (const auto& [id, n] : expected) {
+    for (int64_t c = 1; c <= n; ++c) {
+      int times = seen[id].count(c) ? seen[id][c] : 0;
+      if (times == 0) ++lost;
+      if (times > 1) ++twice;
+      EXPECT_EQ(times, 1) << "id " << id << " count " << c;
+      if (times != 1 && lost + twice > 10) break;
+    }
+  }
+  for (const auto& [id, values] : seen) {
+    EXPECT_TRUE(expected.count(id)) << "unexpected id " << id;
+    if (expected.count(id) && !values.empty()) {
+      EXPECT_LE(values.rbegin()->first, expected[id]) << "id " << id << " counted past the end";
+    }
+  }
+  EXPECT_EQ(static_cast<int64_t>(committed.size()), expected_total)
+      << lost << " missing, " << twice << " duplicated";
+
+  // The crashes did cut transactions short: aborted or open records exist that read_committed
+  // hides, and restarts recovered sealed epochs from checkpoints.
+  auto uncommitted = testing::ReadRemoteTopic(txn_broker_->target(), "out", false);
+  ASSERT_TRUE(uncommitted.ok());
+  std::cerr << "[ info     ] exactly-once egress: " << committed.size()
+            << " records committed, " << uncommitted->size() - committed.size()
+            << " aborted or open records hidden from read_committed\n";
+  EXPECT_GT(uncommitted->size(), committed.size())
+      << "the crash during a commit should have left an aborted transaction";
+  auto [restored, with_positions] = RestoreCounts();
+  EXPECT_GE(restored, 2) << "most restarts should restore a checkpoint, not start over";
+  EXPECT_GE(with_positions, 2) << "crashes should hit a worker that was consuming";
+  int recovered = 0;
+  for (int i = 2; i <= starts_; ++i) {
+    if (Log(i).find("recovering checkpoint") != std::string::npos) ++recovered;
+  }
+  EXPECT_GE(recovered, 2) << "restarts should recover the exactly-once egress from checkpoints";
   EXPECT_EQ(worker_->Stop(SIGTERM, 20s), 0);
 }
 

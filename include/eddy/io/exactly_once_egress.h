@@ -28,6 +28,7 @@
 #include "eddy/common/status.h"
 #include "eddy/config/module_spec.h"
 #include "eddy/runtime/egress.h"
+#include "eddy/runtime/flow_control.h"
 
 namespace eddy {
 
@@ -115,8 +116,13 @@ struct ExactlyOnceEgressOptions {
   std::string egress_id;  // informational, written into markers
   std::string control_topic = std::string(kDefaultEgressControlTopic);
   // Bound on the open epoch plus the sealed, not yet committed epochs (approximate bytes:
-  // topic + key + value + headers). Append returns ResourceExhausted beyond it.
+  // topic + key + value + headers). A soft bound: Append never drops a record (the function
+  // that produced it has already changed its state); instead, from the bound until commits
+  // bring the buffer to half of it, the egress holds `flow` (FlowControl::Hold), so the
+  // ingresses stop and only work already inside the worker (bounded by its message bound)
+  // can add more.
   size_t max_buffered_bytes = size_t{64} << 20;
+  FlowControl* flow = nullptr;  // may be null (no back-pressure); must outlive the egress
   std::chrono::milliseconds init_timeout{30000};
   std::chrono::milliseconds read_timeout{30000};
   // Attempts per call on retriable errors, and whole-transaction attempts on abortable errors.
@@ -153,9 +159,9 @@ class ExactlyOnceEgress {
   // retries them.
   Status Recover(uint64_t checkpoint_id, std::string_view sealed);
 
-  // Adds a record to the open epoch. ResourceExhausted when the buffer bound would be exceeded
-  // (apply backpressure and retry after a commit), InvalidArgument for an empty topic,
-  // FailedPrecondition before Start/Recover or after a fatal error.
+  // Adds a record to the open epoch (holding options.flow once the buffer bound is reached).
+  // InvalidArgument for an empty topic, FailedPrecondition before Start/Recover or after a
+  // fatal error.
   Status Append(EgressRecord record);
   // Closes the open epoch as `checkpoint_id` (> every earlier one) and returns the bytes to store
   // in that checkpoint: a version byte, the run id and every sealed epoch not yet committed.

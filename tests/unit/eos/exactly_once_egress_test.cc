@@ -210,6 +210,26 @@ TEST_F(ExactlyOnceEgressTest, CrashDuringCommitLeavesOpenTransactionThatRecovery
   EXPECT_THAT(CommittedMarkerEpochs(), ElementsAre(1u));
 }
 
+// The commit reached the broker but the process died before it heard back: recovery finds
+// the marker and produces nothing again.
+TEST_F(ExactlyOnceEgressTest, CrashRightAfterCommitIsNotProducedAgain) {
+  std::string sealed;
+  {
+    auto egress = Started();
+    ASSERT_TRUE(egress->Append(Rec("a")).ok());
+    sealed = egress->SealEpoch(1).value();
+    broker_.InjectFault(kTxnId, FakeOp::kCommit, FakeFault::kCrashAfter);
+    EXPECT_EQ(egress->OnCheckpointComplete(1).code(), StatusCode::kFailedPrecondition);
+    EXPECT_EQ(Committed(), V{"a"});
+  }
+  auto restarted = Make();
+  ASSERT_TRUE(restarted->Recover(1, sealed).ok());
+  EXPECT_EQ(restarted->LastCommittedEpoch(), 1u);
+  EXPECT_EQ(Committed(), V{"a"});
+  EXPECT_EQ(Uncommitted(), V{"a"});  // not even an aborted second copy
+  EXPECT_THAT(CommittedMarkerEpochs(), ElementsAre(1u));
+}
+
 TEST_F(ExactlyOnceEgressTest, TwoCompletedButUncommittedEpochsRecoverInOrder) {
   std::string sealed2;
   {
@@ -420,26 +440,55 @@ TEST_F(ExactlyOnceEgressTest, RestoringAnOlderCheckpointThanCommittedStartsANewR
   EXPECT_EQ(Committed(), (V{"a", "b", "b2"}));
 }
 
-TEST_F(ExactlyOnceEgressTest, BufferIsBoundedAndFreedByCommits) {
+// The bound never drops a record (its function already changed state): it holds the
+// ingresses through FlowControl from the bound until commits free half of it.
+TEST_F(ExactlyOnceEgressTest, BufferBoundHoldsIngestionUntilCommitsFreeIt) {
+  FlowControl flow(100);
   ExactlyOnceEgressOptions options = Options();
   options.max_buffered_bytes = 1000;
+  options.flow = &flow;
   auto egress = Make(options);
   ASSERT_TRUE(egress->Start().ok());
   EgressRecord big{"out", "", std::string(200, 'x'), {}};
-  int accepted = 0;
-  Status st;
-  while ((st = egress->Append(big)).ok()) ++accepted;
-  EXPECT_EQ(st.code(), StatusCode::kResourceExhausted);
-  EXPECT_THAT(st.message(), HasSubstr("limit 1000"));
-  EXPECT_EQ(accepted, 4);
-  EXPECT_LE(egress->BufferedBytes(), 1000u);
-  EXPECT_GT(egress->BufferedBytes(), 800u);
+  int appended = 0;
+  while (!flow.ShouldPause()) {
+    ASSERT_TRUE(egress->Append(big).ok());
+    ++appended;
+    ASSERT_LT(appended, 100) << "the bound never held ingestion";
+  }
+  EXPECT_EQ(appended, 5);  // 5 x ~203 bytes reach 1000
+  EXPECT_EQ(flow.Holds(), 1);
+  EXPECT_FALSE(flow.ShouldResume());
+  // Work already inside the worker still lands: nothing is refused, the hold is not doubled.
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(egress->Append(big).ok());
+  EXPECT_EQ(flow.Holds(), 1);
+  EXPECT_GT(egress->BufferedBytes(), 1500u);
   // Sealing does not free the memory (the epoch waits for its commit); committing does.
   ASSERT_TRUE(egress->SealEpoch(1).ok());
-  EXPECT_EQ(egress->Append(big).code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(flow.Holds(), 1);
+  ASSERT_TRUE(egress->Append(big).ok());  // into epoch 2
   ASSERT_TRUE(egress->OnCheckpointComplete(1).ok());
-  EXPECT_EQ(egress->BufferedBytes(), 0u);
-  EXPECT_TRUE(egress->Append(big).ok());
+  EXPECT_LT(egress->BufferedBytes(), 500u);
+  EXPECT_EQ(flow.Holds(), 0);
+  EXPECT_TRUE(flow.ShouldResume());
+  ASSERT_TRUE(egress->SealEpoch(2).ok());
+  ASSERT_TRUE(egress->OnCheckpointComplete(2).ok());
+  EXPECT_EQ(Committed().size(), 9u);  // every record, none dropped
+}
+
+// An egress destroyed while holding (the worker stops) releases its hold.
+TEST_F(ExactlyOnceEgressTest, DestroyedEgressReleasesItsHold) {
+  FlowControl flow(100);
+  ExactlyOnceEgressOptions options = Options();
+  options.max_buffered_bytes = 100;
+  options.flow = &flow;
+  {
+    auto egress = Make(options);
+    ASSERT_TRUE(egress->Start().ok());
+    ASSERT_TRUE(egress->Append({"out", "", std::string(200, 'x'), {}}).ok());
+    EXPECT_EQ(flow.Holds(), 1);
+  }
+  EXPECT_EQ(flow.Holds(), 0);
 }
 
 TEST_F(ExactlyOnceEgressTest, LifecycleErrors) {

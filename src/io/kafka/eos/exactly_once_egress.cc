@@ -63,6 +63,9 @@ class ExactlyOnceEgress::Impl {
   Impl(ExactlyOnceEgressOptions options, TransactionalProducerPtr producer,
        ControlTopicReaderPtr reader)
       : options_(std::move(options)), producer_(std::move(producer)), reader_(std::move(reader)) {}
+  ~Impl() {
+    if (holding_) options_.flow->Hold(-1);
+  }
 
   Status Start() {
     std::lock_guard<std::mutex> commit(commit_mu_);
@@ -124,6 +127,7 @@ class ExactlyOnceEgress::Impl {
       }
       to_produce = pending_.size();
       started_ = true;
+      UpdateHoldLocked();
     }
     spdlog::info("exactly-once egress {}: recovering checkpoint {} of run {}: last committed "
                  "epoch {}, {} epoch(s) already committed, {} to produce again",
@@ -137,15 +141,10 @@ class ExactlyOnceEgress::Impl {
     size_t bytes = eos::RecordBytes(record);
     std::lock_guard<std::mutex> lock(mu_);
     EDDY_RETURN_IF_ERROR(CheckUsable());
-    if (buffered_bytes_ + bytes > options_.max_buffered_bytes) {
-      return ResourceExhausted("exactly-once egress " + producer_->transactional_id() + ": " +
-                               std::to_string(buffered_bytes_) + " bytes buffered, limit " +
-                               std::to_string(options_.max_buffered_bytes) +
-                               " (records wait for a checkpoint to commit them)");
-    }
     buffered_bytes_ += bytes;
     open_bytes_ += bytes;
     open_.push_back(std::move(record));
+    UpdateHoldLocked();
     return Status::Ok();
   }
 
@@ -221,6 +220,24 @@ class ExactlyOnceEgress::Impl {
     if (failed_) return FailedPrecondition(failure_);
     if (started_) return FailedPrecondition("exactly-once egress already started");
     return Status::Ok();
+  }
+
+  // Requires mu_. Holds the ingresses from the bound until the buffer is back to half of it
+  // (hysteresis, so a commit does not resume ingestion for a few records only).
+  void UpdateHoldLocked() {
+    if (options_.flow == nullptr) return;
+    if (!holding_ && buffered_bytes_ >= options_.max_buffered_bytes) {
+      holding_ = true;
+      options_.flow->Hold(+1);
+      spdlog::warn("exactly-once egress {}: {} bytes wait for their checkpoint (bound {}): "
+                   "ingestion held until commits free half of it",
+                   producer_->transactional_id(), buffered_bytes_, options_.max_buffered_bytes);
+    } else if (holding_ && buffered_bytes_ <= options_.max_buffered_bytes / 2) {
+      holding_ = false;
+      options_.flow->Hold(-1);
+      spdlog::info("exactly-once egress {}: buffer down to {} bytes, ingestion released",
+                   producer_->transactional_id(), buffered_bytes_);
+    }
   }
 
   // Requires mu_.
@@ -329,6 +346,7 @@ class ExactlyOnceEgress::Impl {
       std::lock_guard<std::mutex> lock(mu_);
       buffered_bytes_ -= pending_.front().bytes;
       pending_.pop_front();
+      UpdateHoldLocked();
       last_committed_ = std::max(last_committed_, next->epoch);
     }
   }
@@ -430,6 +448,7 @@ class ExactlyOnceEgress::Impl {
   size_t open_bytes_ = 0;
   std::deque<Pending> pending_;
   size_t buffered_bytes_ = 0;
+  bool holding_ = false;  // options_.flow is held (UpdateHoldLocked)
 };
 
 Result<std::unique_ptr<ExactlyOnceEgress>> ExactlyOnceEgress::Create(

@@ -83,7 +83,8 @@ class FakeTransactionalBroker::Producer final : public TransactionalProducer {
     if (TxnStatus st = Check(&id); !st.ok()) return st;
     if (state_ == State::kAbortable) return RequiresAbort();
     if (state_ != State::kInTxn) return FatalState("CommitTransaction outside a transaction");
-    if (auto fault = broker_->TakeFaultLocked(*id, FakeOp::kCommit)) return Inject(*fault);
+    std::optional<FakeFault> fault = broker_->TakeFaultLocked(*id, FakeOp::kCommit);
+    if (fault && *fault != FakeFault::kCrashAfter) return Inject(*fault);
     if (broker_->txns_[txn_].delivery_failed) {
       state_ = State::kAbortable;
       return TxnStatus::Abortable("a record of the transaction failed delivery; abort");
@@ -92,6 +93,7 @@ class FakeTransactionalBroker::Producer final : public TransactionalProducer {
     id->open_txn.reset();
     ++id->stats.commits;
     state_ = State::kReady;
+    if (fault) return Inject(*fault);  // kCrashAfter: committed, but the caller never hears it
     return TxnStatus::Ok();
   }
 
@@ -145,6 +147,7 @@ class FakeTransactionalBroker::Producer final : public TransactionalProducer {
         return TxnStatus::Abortable("injected abortable error");
       case FakeFault::kFatal:
       case FakeFault::kCrash:
+      case FakeFault::kCrashAfter:
         state_ = State::kFatal;
         return TxnStatus::Fatal("injected fatal error");
     }

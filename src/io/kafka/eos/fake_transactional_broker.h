@@ -56,6 +56,8 @@ enum class FakeFault {
   kDeliveryFailure,  // (kProduce) accepted, never written; the commit then fails abortable
   kCrash,            // the call fails fatal and the transaction stays open on the broker, as if
                      // the process had died there
+  kCrashAfter,       // (kCommit) the commit takes effect, then the call fails fatal: the process
+                     // died before it learned that its transaction committed
 };
 
 struct FakeTxnStats {
