@@ -6,6 +6,7 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "eddy/storage/object_store.h"
@@ -18,6 +19,7 @@ class FaultInjectingStore final : public ObjectStore {
       : inner_(std::move(inner)), plan_(std::move(plan)) {
     if (!plan_.counters) plan_.counters = std::make_shared<FaultCounters>();
     for (const auto& nth : plan_.fail_nth) pending_nth_.push_back(nth);
+    for (const auto& nth : plan_.delay_nth) pending_delays_.push_back(nth);
   }
 
   Status Put(const std::string& key, std::string_view data) override {
@@ -91,13 +93,24 @@ class FaultInjectingStore final : public ObjectStore {
         key.find(plan_.fail_key_substring) != std::string::npos) {
       return Inject(op, key, "key matches '" + plan_.fail_key_substring + "'");
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    for (auto it = pending_nth_.begin(); it != pending_nth_.end(); ++it) {
-      if (it->op == op && it->n == n) {
-        pending_nth_.erase(it);
-        return Inject(op, key, "call #" + std::to_string(n));
+    bool delay = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto it = pending_nth_.begin(); it != pending_nth_.end(); ++it) {
+        if (it->op == op && it->n == n) {
+          pending_nth_.erase(it);
+          return Inject(op, key, "call #" + std::to_string(n));
+        }
+      }
+      for (auto it = pending_delays_.begin(); it != pending_delays_.end(); ++it) {
+        if (it->op == op && it->n == n) {
+          pending_delays_.erase(it);
+          delay = true;
+          break;
+        }
       }
     }
+    if (delay) std::this_thread::sleep_for(plan_.delay);  // outside mu_: other calls go on
     return Status::Ok();
   }
 
@@ -119,6 +132,7 @@ class FaultInjectingStore final : public ObjectStore {
   FaultPlan plan_;
   std::mutex mu_;
   std::vector<FaultPlan::NthCall> pending_nth_;
+  std::vector<FaultPlan::NthCall> pending_delays_;
 };
 
 ObjectStorePtr MakeFaultInjectingStore(ObjectStorePtr inner, FaultPlan plan) {

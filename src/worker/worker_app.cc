@@ -380,12 +380,26 @@ Status WorkerApp::StartCheckpointing() {
   auto store = storage::OpenObjectStore(StorageConfigOf(c));
   if (!store.ok()) return store.status();
   p.checkpoint_store = std::move(store).value();
-  // Test hook (tests/integration/checkpoint_crash_it.cc): the n-th file upload of this process
-  // fails once, as a dropped connection would.
-  if (const char* nth = std::getenv("EDDY_TEST_FAIL_NTH_UPLOAD"); nth != nullptr) {
+  // Test hooks (tests/integration/checkpoint_crash_it.cc): the n-th file upload of this process
+  // fails once, as a dropped connection would (EDDY_TEST_FAIL_NTH_UPLOAD=n), or first stalls
+  // for ms milliseconds (EDDY_TEST_DELAY_NTH_UPLOAD=n:ms), as a slow store would.
+  const char* fail_nth = std::getenv("EDDY_TEST_FAIL_NTH_UPLOAD");
+  const char* delay_nth = std::getenv("EDDY_TEST_DELAY_NTH_UPLOAD");
+  if (fail_nth != nullptr || delay_nth != nullptr) {
     storage::FaultPlan plan;
-    plan.fail_nth.push_back({storage::StoreOp::kPutFile, std::atoll(nth)});
-    spdlog::warn("test hook: file upload #{} will fail", nth);
+    if (fail_nth != nullptr) {
+      plan.fail_nth.push_back({storage::StoreOp::kPutFile, std::atoll(fail_nth)});
+      spdlog::warn("test hook: file upload #{} will fail", fail_nth);
+    }
+    if (delay_nth != nullptr) {
+      std::string spec = delay_nth;
+      size_t colon = spec.find(':');
+      plan.delay_nth.push_back({storage::StoreOp::kPutFile, std::atoll(spec.c_str())});
+      plan.delay = std::chrono::milliseconds(
+          colon == std::string::npos ? 0 : std::atoll(spec.c_str() + colon + 1));
+      spdlog::warn("test hook: file upload #{} will stall for {} ms", plan.delay_nth[0].n,
+                   plan.delay.count());
+    }
     p.checkpoint_store = storage::MakeFaultInjectingStore(std::move(p.checkpoint_store), plan);
   }
 

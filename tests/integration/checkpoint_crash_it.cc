@@ -555,6 +555,51 @@ TEST_F(CheckpointCrashIT, FailedUploadIsDeclinedAndTheNextCheckpointCompletes) {
   EXPECT_EQ(worker_->Stop(SIGTERM, 20s), 0);
 }
 
+// A checkpoint whose upload stalls past checkpoint.timeout is aborted by the coordinator; the
+// worker's late acknowledgement changes nothing, processing goes on, later checkpoints complete,
+// and a crash after that restores one of them exactly. (Test hook: EDDY_TEST_DELAY_NTH_UPLOAD
+// stalls one file upload.)
+TEST_F(CheckpointCrashIT, CheckpointTimingOutIsAbortedAndTheNextCompletes) {
+  ::setenv("EDDY_TEST_DELAY_NTH_UPLOAD", "9:2500", 1);  // the 2nd or 3rd checkpoint stalls 2.5 s
+  StartWorker({"checkpoint.timeout=1s"});
+  ::unsetenv("EDDY_TEST_DELAY_NTH_UPLOAD");
+  std::map<int, int64_t> expected;
+  std::vector<TestRecord> records;
+  for (int i = 0; i < 60; ++i) {
+    records.emplace_back("in", -1, std::to_string(i % 5), "I,D" + std::to_string(i % 4) + "(I)");
+    expected[i % 5]++;
+    expected[i % 4]++;
+  }
+  ASSERT_TRUE(testing::ProduceRecords(kafka_->bootstrap(), records).ok());
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (Metric("eddy_checkpoint_aborted_total") == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_GE(Metric("eddy_checkpoint_aborted_total"), 1u) << worker_->Log();
+  EXPECT_NE(worker_->Log().find("timed out after"), std::string::npos);
+  const uint64_t latest_after_abort = LatestId();
+  uint64_t completed = Metric("eddy_checkpoint_completed_total");
+  while (Metric("eddy_checkpoint_completed_total") < completed + 2 &&
+         std::chrono::steady_clock::now() < deadline + 10s) {
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_GE(Metric("eddy_checkpoint_completed_total"), completed + 2) << worker_->Log();
+  EXPECT_GT(LatestId(), latest_after_abort);
+  std::map<int, int64_t> got = AwaitCounts(expected);
+  for (const auto& [id, n] : expected) EXPECT_EQ(got[id], n) << "id " << id;
+
+  uint64_t done = Metric("eddy_checkpoint_completed_total");
+  while (Metric("eddy_checkpoint_completed_total") < done + 1) std::this_thread::sleep_for(5ms);
+  worker_->Stop(SIGKILL, 5s);
+  StartWorker();
+  EXPECT_NE(Log(2).find("restored checkpoint"), std::string::npos);
+  std::this_thread::sleep_for(1s);
+  got = MaxCounts();
+  for (const auto& [id, n] : expected) EXPECT_EQ(got[id], n) << "id " << id;
+  EXPECT_EQ(worker_->Stop(SIGTERM, 20s), 0);
+}
+
 // An external eddy-coordinator is SIGKILLed while checkpoints run (possibly mid-checkpoint):
 // the worker keeps processing without it, the last completed checkpoint survives intact, the
 // restarted coordinator completes newer ones, and a worker crash after that still recovers

@@ -112,6 +112,9 @@ struct FaultPlan {
     int64_t n;  // 1-based: the n-th call of `op` fails (once)
   };
   std::vector<NthCall> fail_nth;
+  // The n-th call of `op` first waits `delay` (once): a slow upload, e.g. to time out a checkpoint.
+  std::vector<NthCall> delay_nth;
+  std::chrono::milliseconds delay{0};
   // Every call whose key (or List prefix) contains this substring fails; empty = off.
   std::string fail_key_substring;
   // >= 0: every PutFile reads this many bytes of the file, then fails as if the connection had
