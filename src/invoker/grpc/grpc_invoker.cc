@@ -73,6 +73,8 @@ struct Call {
   Clock::time_point deadline;
   int failed_attempts = 0;
   uint64_t attempt_seq = 0;  // tells the current attempt's completion from a stale one
+  std::string first_error;  // of the first failed attempt: often the cause, where the last
+                            // one may only say the budget ran out
   std::string last_error = "no attempt was made";
   std::shared_ptr<Attempt> attempt;  // in flight; null while backing off
   asio::steady_timer backoff_timer;
@@ -167,7 +169,12 @@ void Core::StartAttempt(Call& call) {
                                          " did not succeed within " +
                                          std::to_string(spec_.call_timeout.count()) + " ms (" +
                                          std::to_string(call.failed_attempts) +
-                                         " failed attempts); last error: " + call.last_error));
+                                         " failed attempts); " +
+                                         (call.failed_attempts > 1 &&
+                                                  call.first_error != call.last_error
+                                              ? "first error: " + call.first_error + "; "
+                                              : std::string()) +
+                                         "last error: " + call.last_error));
   }
   auto attempt = std::make_shared<Attempt>();
   attempt->request = call.request;
@@ -200,6 +207,7 @@ void Core::OnAttemptDone(uint64_t id, uint64_t seq, Result<FunctionReply> result
 }
 
 void Core::AttemptFailed(Call& call, std::string error) {
+  if (call.failed_attempts == 0) call.first_error = error;
   call.last_error = std::move(error);
   const int attempt = call.failed_attempts++;
   const auto remaining = call.deadline - Clock::now();
