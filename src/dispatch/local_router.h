@@ -17,12 +17,38 @@ class LocalRouter : public Router {
       : max_parallelism_(max_parallelism), shards_(std::move(shards)) {}
 
   void Route(Envelope envelope) override {
-    KeyGroup kg = KeyGroupOf(envelope.target.id, max_parallelism_);
-    uint32_t owner = OwnerOf(kg, static_cast<uint32_t>(shards_.size()), max_parallelism_);
-    shards_[owner]->Enqueue(std::move(envelope));
+    shards_[OwnerOf(envelope)]->Enqueue(std::move(envelope));
   }
 
- private:
+  // Each shard gets its share as one inbox node: one exchange and at most one wake-up per shard
+  // for the whole batch, instead of racing a woken shard envelope by envelope.
+  void RouteBatch(std::vector<Envelope>& envelopes) override {
+    if (shards_.size() == 1) {
+      shards_[0]->EnqueueBatch(std::move(envelopes));
+      envelopes.clear();  // moved-from: make it a valid empty vector
+      return;
+    }
+    // Scratch per calling thread: several ingress threads may route at once.
+    thread_local std::vector<uint32_t> owners;
+    owners.resize(envelopes.size());
+    for (size_t i = 0; i < envelopes.size(); ++i) owners[i] = OwnerOf(envelopes[i]);
+    for (uint32_t shard = 0; shard < shards_.size(); ++shard) {
+      std::vector<Envelope> share;
+      for (size_t i = 0; i < envelopes.size(); ++i) {
+        if (owners[i] != shard) continue;
+        if (share.empty()) share.reserve(envelopes.size() - i);
+        share.push_back(std::move(envelopes[i]));
+      }
+      shards_[shard]->EnqueueBatch(std::move(share));
+    }
+    envelopes.clear();
+  }
+
+  uint32_t OwnerOf(const Envelope& envelope) const {
+    KeyGroup kg = KeyGroupOf(envelope.target.id, max_parallelism_);
+    return eddy::OwnerOf(kg, static_cast<uint32_t>(shards_.size()), max_parallelism_);
+  }
+
   uint32_t max_parallelism_;
   std::vector<Shard*> shards_;
 };

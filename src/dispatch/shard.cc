@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <set>
+#include <span>
 
 namespace eddy {
 
@@ -20,6 +21,9 @@ struct Shard::FunctionTypeState {
   std::optional<FunctionTypeMetrics> metrics;
   std::vector<StateSpec> specs;
   std::vector<std::string> names;  // specs' names, in registration order
+  bool run_inline = false;         // the invoker has a synchronous in-process path
+  bool any_after_invoke = false;   // a registered state expires after invoke
+  uint64_t in_unpublished = 0;     // messages counted in `in` at the next PublishCounters
 
   const StateSpec* FindSpec(const std::string& name) const {
     for (const auto& s : specs) {
@@ -138,6 +142,12 @@ void Shard::Enqueue(Envelope envelope) {
   ScheduleDrain();
 }
 
+void Shard::EnqueueBatch(std::vector<Envelope>&& envelopes) {
+  if (envelopes.empty()) return;
+  inbox_.PushBatch(std::move(envelopes));
+  ScheduleDrain();
+}
+
 void Shard::ScheduleDrain() {
   if (!drain_scheduled_.exchange(true, std::memory_order_acq_rel)) {
     boost::asio::post(io_, [this] { DrainInbox(); });
@@ -146,14 +156,51 @@ void Shard::ScheduleDrain() {
 
 void Shard::DrainInbox() {
   drain_scheduled_.store(false, std::memory_order_release);
-  // Bounded turns keep replies and timers flowing while producers are busy.
+  // Bounded turns keep replies, timers and checkpoint cuts flowing while producers are busy:
+  // at most 1024 envelopes and, because inline calls (embedded functions) run inside the turn
+  // and may be slow, at most ~kDrainTurn of time (checked every 16 envelopes).
+  constexpr auto kDrainTurn = std::chrono::milliseconds(2);
+  const auto started = std::chrono::steady_clock::now();
+  bool empty = false;
+  const bool prefetch = cache_ != nullptr && cache_->WorthPrefetching();
   for (int i = 0; i < 1024; ++i) {
+    if (i % 16 == 15 && std::chrono::steady_clock::now() - started > kDrainTurn) break;
+    if (prefetch && hint_next_ == hint_count_) PrefetchUpcoming();
     auto envelope = inbox_.Pop();
-    if (!envelope) return;
+    if (!envelope) {
+      empty = true;  // a producer's ScheduleDrain brings the next turn
+      break;
+    }
+    const uint64_t* hint = hint_next_ < hint_count_ ? &hints_[hint_next_++] : nullptr;
     if (stopping_) continue;
-    Deliver(std::move(*envelope));
+    Deliver(std::move(*envelope), hint);
   }
-  ScheduleDrain();
+  // Hints describe the next Pops of this turn only (a cut between turns pops the inbox too).
+  hint_next_ = hint_count_ = 0;
+  PublishCounters();
+  if (!empty) ScheduleDrain();
+}
+
+// Two dependent cache misses per lookup at 1,000,000 addresses (table slot, then entry): the
+// slots of the next few envelopes are requested first, then their entries, so the misses overlap
+// instead of stalling one message at a time.
+void Shard::PrefetchUpcoming() {
+  std::span<const Envelope> next = inbox_.PeekBatch();
+  hint_next_ = 0;
+  hint_count_ = std::min(next.size(), kPrefetch);
+  for (size_t i = 0; i < hint_count_; ++i) {
+    hints_[i] = StateCache::HashOf(next[i].target);
+    cache_->PrefetchSlot(hints_[i]);
+  }
+  for (size_t i = 0; i < hint_count_; ++i) cache_->PrefetchEntry(hints_[i]);
+}
+
+void Shard::PublishCounters() {
+  for (auto& [type, state] : types_) {
+    if (state->in_unpublished == 0) continue;
+    state->metrics->in.Inc(state->in_unpublished);
+    state->in_unpublished = 0;
+  }
 }
 
 Shard::FunctionTypeState* Shard::TypeState(const FunctionType& type) {
@@ -165,33 +212,28 @@ Shard::FunctionTypeState* Shard::TypeState(const FunctionType& type) {
   if (state->endpoint) {
     state->invoker = invokers_.at(state->endpoint).get();
     state->metrics.emplace(FunctionTypeMetrics::Register(*deps_.metrics, type.ns, type.name));
+    state->run_inline = state->invoker->SupportsInline();
   }
   FunctionTypeState* out = state->endpoint ? state.get() : nullptr;
   types_.emplace(type, std::move(state));
   return out;
 }
 
-void Shard::Deliver(Envelope env) {
+void Shard::Deliver(Envelope env, const uint64_t* hash) {
   FunctionTypeState* type = TypeState(env.target.type);
   if (type == nullptr) {
     DeadLetterEnvelope(env, "unknown-function-type");
     ReleaseEnvelope(env);
     return;
   }
-  type->metrics->in.Inc();
-  auto& slot = mailboxes_[env.target];
-  if (!slot) {
-    if (spare_mailboxes_.empty()) {
-      slot = std::make_unique<Mailbox>();
-    } else {
-      slot = std::move(spare_mailboxes_.back());
-      spare_mailboxes_.pop_back();
-    }
-    slot->address = env.target;
-    slot->kg = KeyGroupOf(env.target.id, deps_.max_parallelism);
-    slot->type = type;
+  type->in_unpublished++;
+  // An idle address (no mailbox) of an in-process function runs at once: no mailbox, no posted
+  // handler. Only with a free in-flight slot, so the max_inflight_requests order is kept.
+  if (type->run_inline && inflight_requests_ < deps_.options.max_inflight_requests &&
+      ready_.empty() && (mailboxes_.empty() || !mailboxes_.contains(env.target))) {
+    if (TryRunInline(*type, env, hash)) return;
   }
-  Mailbox& box = *slot;
+  Mailbox& box = MailboxFor(env.target, KeyGroupOf(env.target.id, deps_.max_parallelism), type);
   if (!box.busy && !box.queued) {
     if (inflight_requests_ < deps_.options.max_inflight_requests) {
       box.inflight.push_back(std::move(env));
@@ -205,6 +247,102 @@ void Shard::Deliver(Envelope env) {
   type->metrics->num_backlog.Add(1);
   int limit = type->endpoint->max_num_batch_requests;
   if (limit > 0 && box.backlog.size() >= static_cast<size_t>(limit)) SetBlocked(box, true);
+}
+
+Shard::Mailbox& Shard::MailboxFor(const Address& address, KeyGroup kg, FunctionTypeState* type) {
+  auto& slot = mailboxes_[address];
+  if (!slot) {
+    if (spare_mailboxes_.empty()) {
+      slot = std::make_unique<Mailbox>();
+    } else {
+      slot = std::move(spare_mailboxes_.back());
+      spare_mailboxes_.pop_back();
+    }
+    slot->address = address;
+    slot->kg = kg;
+    slot->type = type;
+  }
+  return *slot;
+}
+
+// The inline path: a batch of one, built in a reused scratch batch (the envelope's argument and
+// caller are swapped in and back, so nothing is copied or allocated for them). A call that ran
+// but failed, asked for missing states or whose reply was refused continues as an ordinary busy
+// mailbox holding the envelope, exactly as if it had been sent through Invoke.
+bool Shard::TryRunInline(FunctionTypeState& type, Envelope& env, const uint64_t* hash) {
+  const KeyGroup kg = KeyGroupOf(env.target.id, deps_.max_parallelism);
+  // With the cache, values are read in place (no copies); states that expire after invoke need
+  // the values again after the call, so those types read copies.
+  std::vector<std::optional<StoredValue>> read;
+  if (cache_ != nullptr && !type.any_after_invoke) {
+    if (!cache_->ReadRefs(kg, env.target, type.names, deps_.options.now_ms, &read_refs_, hash)
+             .ok()) {
+      return false;
+    }
+  } else {
+    auto values = state_->ReadValues(kg, env.target, type.names, Now());
+    if (!values.ok()) return false;  // the mailbox path reports and retries it
+    read = std::move(values).value();
+    read_refs_.assign(read.size(), nullptr);
+    for (size_t i = 0; i < read.size(); ++i) {
+      if (read[i]) read_refs_[i] = &*read[i];
+    }
+  }
+  const size_t states_sent = type.specs.size();
+
+  InvocationBatch& batch = scratch_;
+  batch.target = env.target;
+  batch.states.resize(states_sent);
+  for (size_t i = 0; i < states_sent; ++i) {
+    StateValue& sv = batch.states[i];
+    sv.name = type.specs[i].name;
+    if (read_refs_[i] == nullptr) {
+      sv.value.reset();
+      continue;
+    }
+    if (!sv.value) sv.value.emplace();
+    const std::string& tn = type.specs[i].type_name;
+    if (tn.empty()) {
+      sv.value->type_name = types::kUnset;
+    } else {
+      sv.value->type_name = tn;
+    }
+    sv.value->has_value = true;
+    sv.value->value = read_refs_[i]->value;
+  }
+  batch.invocations.resize(1);
+  Invocation& invocation = batch.invocations[0];
+  std::swap(invocation.caller, env.caller);
+  std::swap(invocation.argument, env.argument);
+  std::chrono::nanoseconds took{0};
+  Result<FunctionReply> reply = type.invoker->InvokeInline(batch, &took);
+  type.metrics->remote_invocation_latency.Observe(
+      std::chrono::duration<double, std::milli>(took).count());
+  std::swap(invocation.caller, env.caller);
+  std::swap(invocation.argument, env.argument);
+
+  Status applied = Status::Ok();
+  if (reply.ok()) {
+    if (auto* response = std::get_if<InvocationResponse>(&reply.value())) {
+      applied = ApplyResponse(type, env.target, kg, env.epoch, read, *response);
+      if (applied.ok()) {
+        CompleteMessages(&env, 1);
+        return true;
+      }
+    }
+  }
+  Mailbox& box = MailboxFor(env.target, kg, &type);
+  box.read_values = std::move(read);
+  box.states_sent = states_sent;
+  box.inflight.push_back(std::move(env));
+  box.busy = true;
+  ++inflight_requests_;
+  if (!applied.ok()) {
+    OnFailure(box, applied);
+  } else {
+    HandleReply(box, std::move(reply));
+  }
+  return true;
 }
 
 void Shard::StartRequest(Mailbox& box) {
@@ -253,6 +391,10 @@ void Shard::OnReply(Mailbox& box, Result<FunctionReply> reply) {
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - box.sent_at)
           .count());
   if (stopping_) return;
+  HandleReply(box, std::move(reply));
+}
+
+void Shard::HandleReply(Mailbox& box, Result<FunctionReply> reply) {
   if (!reply.ok()) {
     OnFailure(box, reply.status());
     return;
@@ -267,7 +409,10 @@ void Shard::OnReply(Mailbox& box, Result<FunctionReply> reply) {
     return;
   }
   box.incomplete_rounds = 0;
-  Status st = ApplyResponse(box, std::get<InvocationResponse>(reply.value()));
+  uint64_t epoch = box.inflight.front().epoch;
+  for (const auto& env : box.inflight) epoch = std::min(epoch, env.epoch);
+  Status st = ApplyResponse(*box.type, box.address, box.kg, epoch, box.read_values,
+                            std::get<InvocationResponse>(reply.value()));
   if (!st.ok()) {
     OnFailure(box, st);
     return;
@@ -303,6 +448,7 @@ Status Shard::RegisterMissing(FunctionTypeState& type, size_t states_sent,
     }
     type.specs.push_back(spec);
     type.names.push_back(spec.name);
+    type.any_after_invoke = type.any_after_invoke || spec.expire_mode == ExpireMode::kAfterInvoke;
     progress = true;
   }
   if (!progress) {
@@ -313,9 +459,10 @@ Status Shard::RegisterMissing(FunctionTypeState& type, size_t states_sent,
   return Status::Ok();
 }
 
-Status Shard::ApplyResponse(Mailbox& box, const InvocationResponse& response) {
-  FunctionTypeState& type = *box.type;
-  const Address& self = box.address;
+Status Shard::ApplyResponse(FunctionTypeState& type, const Address& self, KeyGroup kg,
+                            uint64_t epoch,
+                            const std::vector<std::optional<StoredValue>>& read_values,
+                            InvocationResponse& response) {
 
   // Validate everything first, so a bad reply has no effect at all (it is then handled like a
   // failed call).
@@ -366,10 +513,22 @@ Status Shard::ApplyResponse(Mailbox& box, const InvocationResponse& response) {
     }
   }
 
-  uint64_t epoch = box.inflight.front().epoch;
-  for (const auto& env : box.inflight) epoch = std::min(epoch, env.epoch);
-  const int64_t now = Now();
-  auto batch = state_->NewWriteBatch();
+  // The clock is read only when something needs it (delayed messages, TTLs): most replies do not.
+  int64_t now_cached = -1;
+  auto now = [&]() {
+    if (now_cached < 0) now_cached = Now();
+    return now_cached;
+  };
+
+  // Without delayed-message changes, value changes go straight into the write-back cache (what
+  // its Commit would do with them) instead of through a batch; nothing after this can fail, so
+  // the reply's strings are moved, not copied.
+  const bool direct = cache_ != nullptr && response.delayed_messages.empty();
+  std::unique_ptr<StateWriteBatch> batch;
+  auto writes = [&]() -> StateWriteBatch& {
+    if (!batch) batch = state_->NewWriteBatch();
+    return *batch;
+  };
 
   // 1. Delayed messages and cancellations, checked against what is pending (including this
   //    reply's own earlier entries, in order).
@@ -383,27 +542,27 @@ Status Shard::ApplyResponse(Mailbox& box, const InvocationResponse& response) {
         added_here.erase(it);
         continue;
       }
-      auto found = state_->FindDelayedByToken(box.kg, self, d.cancellation_token);
+      auto found = state_->FindDelayedByToken(kg, self, d.cancellation_token);
       if (!found.ok()) return found.status();
       if (found.value()) {  // unknown or already fired: best effort, nothing to do
         const DelayedRecord& rec = *found.value();
-        batch->DeleteDelayed(box.kg, rec);
-        cancelled.push_back({rec.fire_at_ms, rec.sequence, box.kg});
+        writes().DeleteDelayed(kg, rec);
+        cancelled.push_back({rec.fire_at_ms, rec.sequence, kg});
       }
       continue;
     }
-    DelayedRecord rec{self, d.target, d.argument, d.cancellation_token, now + d.delay_ms,
+    DelayedRecord rec{self, d.target, d.argument, d.cancellation_token, now() + d.delay_ms,
                       next_sequence_++};
     if (!rec.cancellation_token.empty()) {
       if (added_here.count(rec.cancellation_token)) {
         return InvalidArgument("cancellation token '" + rec.cancellation_token +
                                "' used twice in one reply");
       }
-      auto found = state_->FindDelayedByToken(box.kg, self, rec.cancellation_token);
+      auto found = state_->FindDelayedByToken(kg, self, rec.cancellation_token);
       if (!found.ok()) return found.status();
       bool pending = found.value().has_value();
       if (pending) {
-        DelayedKey k{found.value()->fire_at_ms, found.value()->sequence, box.kg};
+        DelayedKey k{found.value()->fire_at_ms, found.value()->sequence, kg};
         pending = std::find(cancelled.begin(), cancelled.end(), k) == cancelled.end();
       }
       if (pending) {
@@ -411,11 +570,11 @@ Status Shard::ApplyResponse(Mailbox& box, const InvocationResponse& response) {
                                "' is still in use by a pending delayed message of " +
                                self.ToString());
       }
-      added_here[rec.cancellation_token] = {rec.fire_at_ms, rec.sequence, box.kg};
+      added_here[rec.cancellation_token] = {rec.fire_at_ms, rec.sequence, kg};
     }
-    added.emplace_back(DelayedKey{rec.fire_at_ms, rec.sequence, box.kg}, std::move(rec));
+    added.emplace_back(DelayedKey{rec.fire_at_ms, rec.sequence, kg}, std::move(rec));
   }
-  for (const auto& [key, rec] : added) batch->PutDelayed(box.kg, rec);
+  for (const auto& [key, rec] : added) writes().PutDelayed(kg, rec);
 
   // 2. State mutations, then TTL refresh of states that expire after invoke.
   bool any_after_invoke = false;
@@ -423,27 +582,41 @@ Status Shard::ApplyResponse(Mailbox& box, const InvocationResponse& response) {
     any_after_invoke = any_after_invoke || spec.expire_mode == ExpireMode::kAfterInvoke;
   }
   std::set<std::string> mutated;  // only needed for the after-invoke refresh
-  for (const auto& m : response.state_mutations) {
+  for (auto& m : response.state_mutations) {
     if (any_after_invoke) mutated.insert(m.name);
     if (m.kind == StateMutation::Kind::kDelete) {
-      batch->DeleteValue(box.kg, self, m.name);
+      if (direct) {
+        cache_->Put(kg, self, m.name, std::nullopt);
+      } else {
+        writes().DeleteValue(kg, self, m.name);
+      }
       continue;
     }
     const StateSpec* spec = type.FindSpec(m.name);
-    StoredValue v{m.value.type_name, m.value.value,
-                  spec->expire_mode == ExpireMode::kNone ? 0 : now + spec->expire_after_ms};
-    batch->PutValue(box.kg, self, m.name, v);
+    const int64_t expires =
+        spec->expire_mode == ExpireMode::kNone ? 0 : now() + spec->expire_after_ms;
+    if (direct) {
+      cache_->Put(kg, self, m.name,
+                  StoredValue{std::move(m.value.type_name), std::move(m.value.value), expires});
+    } else {
+      writes().PutValue(kg, self, m.name, StoredValue{m.value.type_name, m.value.value, expires});
+    }
   }
-  for (size_t i = 0; any_after_invoke && i < type.specs.size() && i < box.read_values.size();
+  for (size_t i = 0; any_after_invoke && i < type.specs.size() && i < read_values.size();
        ++i) {
     const StateSpec& spec = type.specs[i];
-    if (spec.expire_mode != ExpireMode::kAfterInvoke || !box.read_values[i]) continue;
+    if (spec.expire_mode != ExpireMode::kAfterInvoke || !read_values[i]) continue;
     if (mutated.count(spec.name)) continue;
-    StoredValue v = *box.read_values[i];
-    v.expires_at_ms = now + spec.expire_after_ms;
-    batch->PutValue(box.kg, self, spec.name, v);
+    StoredValue v = *read_values[i];
+    v.expires_at_ms = now() + spec.expire_after_ms;
+    if (direct) {
+      cache_->Put(kg, self, spec.name, std::move(v));
+    } else {
+      writes().PutValue(kg, self, spec.name, v);
+    }
   }
-  if (!batch->empty()) {
+  if (direct) cache_->EvictIfNeeded();
+  if (batch && !batch->empty()) {
     Status st = state_->Commit(*batch);
     if (!st.ok()) return st;  // nothing was sent yet, so the batch can be retried as a whole
   }
@@ -519,12 +692,12 @@ void Shard::OnFailure(Mailbox& box, const Status& status) {
   ServeReady();
 }
 
-void Shard::FinishInflight(Mailbox& box) {
+void Shard::CompleteMessages(const Envelope* envs, size_t n) {
   if (cache_ && cache_->HasDirty() && deps_.options.checkpointing) {
     // With checkpoints, recovery starts from the last cut (whose state the cut flushed) and its
     // offsets, never from whatever reached RocksDB in between: the counts go at once, and the
     // cache is written on its interval or when full, only to keep memory and the cut short.
-    for (const auto& env : box.inflight) ReleaseEnvelope(env);
+    for (size_t i = 0; i < n; ++i) ReleaseEnvelope(envs[i]);
     if (cache_->OverCapacity()) {
       FlushState();
     } else {
@@ -533,15 +706,25 @@ void Shard::FinishInflight(Mailbox& box) {
   } else if (cache_ && cache_->HasDirty()) {
     // The batch's effects are only in the write-back cache: its counts are released when a
     // flush made them durable, so ingress offsets never get ahead of durable state.
-    for (const auto& env : box.inflight) unflushed_.push_back(env.epoch);
-    if (unflushed_.size() >= deps_.options.max_unflushed_messages || cache_->OverCapacity()) {
+    for (size_t i = 0; i < n; ++i) {
+      if (unflushed_.empty() || unflushed_.back().first != envs[i].epoch) {
+        unflushed_.emplace_back(envs[i].epoch, 0);
+      }
+      unflushed_.back().second++;
+    }
+    unflushed_count_ += n;
+    if (unflushed_count_ >= deps_.options.max_unflushed_messages || cache_->OverCapacity()) {
       FlushState();
     } else {
       ArmFlushTimer();
     }
   } else {
-    for (const auto& env : box.inflight) ReleaseEnvelope(env);
+    for (size_t i = 0; i < n; ++i) ReleaseEnvelope(envs[i]);
   }
+}
+
+void Shard::FinishInflight(Mailbox& box) {
+  CompleteMessages(box.inflight.data(), box.inflight.size());
   box.inflight.clear();
   box.read_values.clear();
   box.busy = false;
@@ -755,9 +938,10 @@ void Shard::FlushState() {
     return;
   }
   if (unflushed_.empty()) return;
-  for (uint64_t epoch : unflushed_) deps_.progress->Release(epoch);
-  deps_.flow->Add(-static_cast<int64_t>(unflushed_.size()));
+  for (const auto& [epoch, count] : unflushed_) deps_.progress->Release(epoch, count);
+  deps_.flow->Add(-static_cast<int64_t>(unflushed_count_));
   unflushed_.clear();
+  unflushed_count_ = 0;
 }
 
 
@@ -832,6 +1016,7 @@ void Shard::RunCut(const std::shared_ptr<CutBarrier>& barrier, ShardCut* out) {
     }
     Deliver(std::move(env));
   }
+  PublishCounters();
 }
 
 }  // namespace eddy

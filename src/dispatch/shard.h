@@ -7,6 +7,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -136,6 +137,8 @@ class Shard {
   Status Start();
   // Any thread. The envelope's FlowControl and ProgressTracker counts were taken by the sender.
   void Enqueue(Envelope envelope);
+  // Takes the envelopes (in order) with one inbox exchange and at most one wake-up.
+  void EnqueueBatch(std::vector<Envelope>&& envelopes);
   // Stops the thread after shutting down invokers; unfinished work stays unfinished (drain
   // first by waiting for FlowControl to reach zero). Idempotent.
   void Stop();
@@ -157,18 +160,32 @@ class Shard {
 
   void ScheduleDrain();
   void DrainInbox();
-  void Deliver(Envelope envelope);
+  // `hash`: the state cache's hash of the target, when the drain loop computed it to prefetch.
+  void Deliver(Envelope envelope, const uint64_t* hash = nullptr);
+  // Runs `env` at once through an invoker's inline path; false (env untouched) when it cannot.
+  bool TryRunInline(FunctionTypeState& type, Envelope& env, const uint64_t* hash);
+  // Prefetches the state cache entries of the next envelopes of the inbox's current batch.
+  void PrefetchUpcoming();
+  Mailbox& MailboxFor(const Address& address, KeyGroup kg, FunctionTypeState* type);
   FunctionTypeState* TypeState(const FunctionType& type);
+  // Publishes the per-message counters kept locally between handlers (shared atomics are
+  // contended between shards when bumped per message).
+  void PublishCounters();
   void StartRequest(Mailbox& box);
   void SendBatch(Mailbox& box);
   void TakeBacklogAndStart(Mailbox& box);
   void ServeReady();
   void OnReply(Mailbox& box, Result<FunctionReply> reply);
+  void HandleReply(Mailbox& box, Result<FunctionReply> reply);
   void OnFailure(Mailbox& box, const Status& status);
-  Status ApplyResponse(Mailbox& box, const InvocationResponse& response);
+  Status ApplyResponse(FunctionTypeState& type, const Address& self, KeyGroup kg, uint64_t epoch,
+                       const std::vector<std::optional<StoredValue>>& read_values,
+                       InvocationResponse& response);
   Status RegisterMissing(FunctionTypeState& type, size_t states_sent,
                          const std::vector<StateSpec>& missing);
   void FinishInflight(Mailbox& box);
+  // Releases (or, with the write-back cache, schedules the release of) processed messages.
+  void CompleteMessages(const Envelope* envs, size_t n);
   void ContinueOrRetire(Mailbox& box);
   void DeadLetterEnvelope(const Envelope& env, const std::string& reason);
   void ReleaseEnvelope(const Envelope& env);
@@ -189,7 +206,16 @@ class Shard {
   ShardDeps deps_;
   std::unique_ptr<StateCache> cache_;  // null when disabled
   StateBackend* state_ = nullptr;      // cache_ or deps_.state
-  std::vector<uint64_t> unflushed_;    // epochs of processed messages awaiting a flush
+  // Processed messages awaiting a flush, as (epoch, count) runs: one atomic release per run.
+  std::vector<std::pair<uint64_t, int64_t>> unflushed_;
+  size_t unflushed_count_ = 0;
+  InvocationBatch scratch_;  // the inline path's batch; reused so its strings keep capacity
+  std::vector<const StoredValue*> read_refs_;  // the inline path's state values (scratch)
+  // Cache hashes of the next envelopes the drain loop pops (valid within one DrainInbox turn).
+  static constexpr size_t kPrefetch = 8;
+  std::array<uint64_t, kPrefetch> hints_{};
+  size_t hint_next_ = 0;
+  size_t hint_count_ = 0;
   boost::asio::io_context io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::thread thread_;

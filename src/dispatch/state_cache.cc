@@ -1,5 +1,8 @@
 #include "dispatch/state_cache.h"
 
+#include <algorithm>
+#include <cassert>
+#include <string_view>
 #include <utility>
 
 namespace eddy {
@@ -7,7 +10,9 @@ namespace eddy {
 // Value changes stay in the cache; delayed-message changes go to an inner batch.
 class StateCache::Batch final : public StateWriteBatch {
  public:
-  explicit Batch(std::unique_ptr<StateWriteBatch> inner) : inner_(std::move(inner)) {}
+  // The inner (RocksDB) batch is created on the first delayed-message change: most replies
+  // only change values, and an inner batch per reply was a measurable allocation.
+  explicit Batch(StateBackend* backend) : backend_(backend) {}
 
   void PutValue(KeyGroup kg, const Address& address, std::string_view state_name,
                 const StoredValue& value) override {
@@ -17,12 +22,17 @@ class StateCache::Batch final : public StateWriteBatch {
     values_.push_back({kg, address, std::string(state_name), std::nullopt});
   }
   void PutDelayed(KeyGroup kg, const DelayedRecord& record) override {
-    inner_->PutDelayed(kg, record);
+    Inner().PutDelayed(kg, record);
   }
   void DeleteDelayed(KeyGroup kg, const DelayedRecord& record) override {
-    inner_->DeleteDelayed(kg, record);
+    Inner().DeleteDelayed(kg, record);
   }
-  bool empty() const override { return values_.empty() && inner_->empty(); }
+  bool empty() const override { return values_.empty() && !HasDelayed(); }
+  bool HasDelayed() const { return inner_ && !inner_->empty(); }
+  StateWriteBatch& Inner() {
+    if (!inner_) inner_ = backend_->NewWriteBatch();
+    return *inner_;
+  }
 
   struct ValueOp {
     KeyGroup kg;
@@ -31,7 +41,8 @@ class StateCache::Batch final : public StateWriteBatch {
     std::optional<StoredValue> value;  // nullopt = delete
   };
   std::vector<ValueOp> values_;
-  std::unique_ptr<StateWriteBatch> inner_;
+  StateBackend* backend_;
+  std::unique_ptr<StateWriteBatch> inner_;  // null until a delayed-message change
 };
 
 StateCache::StateCache(StateBackend* inner, size_t capacity_bytes)
@@ -47,21 +58,28 @@ size_t StateCache::SlotBytes(const Slot& slot) {
   return n;
 }
 
-StateCache::Node& StateCache::EntryFor(KeyGroup kg, const Address& address) {
-  auto [it, inserted] = entries_.try_emplace(address);
-  Entry& entry = it->second;
+StateCache::Node& StateCache::EntryFor(KeyGroup kg, const Address& address,
+                                       const uint64_t* hash) {
+  if (last_ != nullptr && last_->key == address) {
+    last_->value.referenced = true;
+    return *last_;
+  }
+  assert(hash == nullptr || *hash == Table::HashOf(address));
+  auto [node, inserted] =
+      hash != nullptr ? entries_.Insert(address, *hash) : entries_.Insert(address);
+  Entry& entry = node->value;
   if (inserted) {
     entry.kg = kg;
-    // The map node, its bucket pointer and the LRU list node come on top of the strings.
+    entry.slots.clear();  // a reused node keeps the vector's capacity
+    entry.dirty = false;
+    // The node, its table slot and allocator overhead come on top of the strings.
     entry.bytes = sizeof(Node) + address.type.ns.size() + address.type.name.size() +
-                  address.id.size() + 128;
+                  address.id.size() + 64;
     bytes_ += entry.bytes;
-    lru_.push_front(&it->first);
-    entry.lru = lru_.begin();
-  } else if (entry.lru != lru_.begin()) {
-    lru_.splice(lru_.begin(), lru_, entry.lru);
   }
-  return *it;
+  entry.referenced = true;
+  last_ = node;
+  return *node;
 }
 
 StateCache::Slot& StateCache::SlotFor(Entry& entry, std::string_view name, bool* created) {
@@ -76,7 +94,7 @@ StateCache::Slot& StateCache::SlotFor(Entry& entry, std::string_view name, bool*
 
 void StateCache::SetSlot(Node& node, std::string_view name, std::optional<StoredValue> value,
                          bool dirty) {
-  Entry& entry = node.second;
+  Entry& entry = node.value;
   bool created = false;
   Slot& slot = SlotFor(entry, name, &created);
   size_t before = created ? 0 : SlotBytes(slot);  // a new slot's own size counts as added
@@ -97,7 +115,7 @@ Result<std::vector<std::optional<StoredValue>>> StateCache::ReadValues(
     KeyGroup kg, const Address& address, const std::vector<std::string>& state_names,
     int64_t now_ms) {
   Node& node = EntryFor(kg, address);
-  Entry& entry = node.second;
+  Entry& entry = node.value;
   std::vector<std::optional<StoredValue>> out(state_names.size());
   std::vector<std::string> missing;
   std::vector<size_t> missing_at;
@@ -126,6 +144,47 @@ Result<std::vector<std::optional<StoredValue>>> StateCache::ReadValues(
   return out;
 }
 
+Status StateCache::ReadRefs(KeyGroup kg, const Address& address,
+                            const std::vector<std::string>& state_names,
+                            const std::function<int64_t()>& now_ms,
+                            std::vector<const StoredValue*>* out, const uint64_t* hash) {
+  int64_t now = -1;
+  Node& node = EntryFor(kg, address, hash);
+  Entry& entry = node.value;
+  auto find = [&entry](const std::string& name) -> const Slot* {
+    for (const Slot& slot : entry.slots) {
+      if (slot.name == name) return &slot;
+    }
+    return nullptr;
+  };
+  // An address's first read loads what is missing first: loading may grow the slots vector,
+  // so pointers are only taken afterwards.
+  std::vector<std::string> missing;
+  for (const std::string& name : state_names) {
+    if (find(name) == nullptr) missing.push_back(name);
+  }
+  if (!missing.empty()) {
+    now = now_ms();
+    auto read = inner_->ReadValues(kg, address, missing, now);
+    if (!read.ok()) return read.status();
+    for (size_t j = 0; j < missing.size(); ++j) {
+      SetSlot(node, missing[j], std::move(read.value()[j]), /*dirty=*/false);
+    }
+  }
+  out->assign(state_names.size(), nullptr);
+  for (size_t i = 0; i < state_names.size(); ++i) {
+    const Slot* slot = find(state_names[i]);
+    if (slot == nullptr || !slot->value) continue;
+    if (slot->value->expires_at_ms != 0) {
+      if (now < 0) now = now_ms();
+      if (slot->value->expires_at_ms <= now) continue;  // expired reads as absent, as from RocksDB
+    }
+    (*out)[i] = &*slot->value;
+  }
+  // No eviction here (it could free what `out` points at): the caller evicts after its writes.
+  return Status::Ok();
+}
+
 Result<std::optional<DelayedRecord>> StateCache::FindDelayedByToken(KeyGroup kg,
                                                                     const Address& sender,
                                                                     std::string_view token) {
@@ -138,18 +197,18 @@ Status StateCache::ScanDelayed(KeyGroup first, KeyGroup last,
 }
 
 std::unique_ptr<StateWriteBatch> StateCache::NewWriteBatch() {
-  return std::make_unique<Batch>(inner_->NewWriteBatch());
+  return std::make_unique<Batch>(inner_);
 }
 
 void StateCache::AddDirtyTo(StateWriteBatch& out) const {
   for (const Node* node : dirty_) {
-    const Entry& entry = node->second;
+    const Entry& entry = node->value;
     for (const Slot& slot : entry.slots) {
       if (!slot.dirty) continue;
       if (slot.value) {
-        out.PutValue(entry.kg, node->first, slot.name, *slot.value);
+        out.PutValue(entry.kg, node->key, slot.name, *slot.value);
       } else {
-        out.DeleteValue(entry.kg, node->first, slot.name);
+        out.DeleteValue(entry.kg, node->key, slot.name);
       }
     }
   }
@@ -157,7 +216,7 @@ void StateCache::AddDirtyTo(StateWriteBatch& out) const {
 
 void StateCache::MarkAllClean() {
   for (Node* node : dirty_) {
-    Entry& entry = node->second;
+    Entry& entry = node->value;
     entry.dirty = false;
     for (Slot& slot : entry.slots) slot.dirty = false;
   }
@@ -166,7 +225,7 @@ void StateCache::MarkAllClean() {
 
 Status StateCache::Commit(StateWriteBatch& batch) {
   auto& b = static_cast<Batch&>(batch);
-  if (!b.inner_->empty()) {
+  if (b.HasDelayed()) {
     // Delayed-message changes are durable at once, atomically with every value written so far
     // (including this batch's): the durable state never has one without the other.
     AddDirtyTo(*b.inner_);
@@ -191,34 +250,69 @@ Status StateCache::Commit(StateWriteBatch& batch) {
   return Status::Ok();
 }
 
+void StateCache::Put(KeyGroup kg, const Address& address, std::string_view name,
+                     std::optional<StoredValue> value) {
+  SetSlot(EntryFor(kg, address), name, std::move(value), /*dirty=*/true);
+}
+
+// Approximately RocksDB's key order (key group, then the length-prefixed address; here only
+// the id's length and first bytes): consecutive inserts then land next to each other in the
+// memtable's skip list, which costs far less than random inserts when many distinct addresses
+// are dirty (1,000,000 keys). A 64-bit key per node keeps the sort itself cheap; order is only a
+// locality hint, correctness does not depend on it.
+void StateCache::SortDirtyByKey() {
+  if (dirty_.size() < 64) return;
+  std::vector<std::pair<uint64_t, Node*>> keyed;
+  keyed.reserve(dirty_.size());
+  for (Node* node : dirty_) {
+    const std::string& id = node->key.id;
+    uint64_t key = (static_cast<uint64_t>(node->value.kg & 0xffff) << 48) |
+                   (static_cast<uint64_t>(std::min<size_t>(id.size(), 255)) << 40);
+    for (size_t i = 0; i < 5 && i < id.size(); ++i) {
+      key |= static_cast<uint64_t>(static_cast<unsigned char>(id[i])) << (32 - 8 * i);
+    }
+    keyed.emplace_back(key, node);
+  }
+  std::sort(keyed.begin(), keyed.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (size_t i = 0; i < keyed.size(); ++i) dirty_[i] = keyed[i].second;
+}
+
 Status StateCache::Flush() {
   if (dirty_.empty()) return Status::Ok();
+  SortDirtyByKey();
   auto batch = inner_->NewWriteBatch();
   AddDirtyTo(*batch);
   EDDY_RETURN_IF_ERROR(inner_->Commit(*batch));
   MarkAllClean();
-  Evict();
+  Evict(3 * entries_.slot_count() + 2);  // a pass to clear bits, a pass to evict, re-looks
   return Status::Ok();
 }
 
-void StateCache::Evict() {
+void StateCache::Evict(size_t max_visits) {
   // Only clean entries can go; dirty ones wait for the next Flush (the shard flushes often, and
   // the dirty set is bounded by the messages in flight, which FlowControl bounds).
-  // Bounded scan: when the oldest entries are all dirty (a flush is due anyway), walking past
-  // thousands of them on every commit would cost the shard more than the memory saved.
-  constexpr int kMaxDirtySkips = 64;
-  int dirty_skips = 0;
-  auto it = lru_.end();
-  while (bytes_ > capacity_bytes_ && it != lru_.begin()) {
-    --it;
-    auto found = entries_.find(**it);
-    if (found->second.dirty) {
-      if (++dirty_skips > kMaxDirtySkips) break;
+  // Bounded sweep: when most entries are dirty (a flush is due anyway) or recently used, walking
+  // the whole table on every commit would cost the shard more than the memory saved; the next
+  // call continues where this one stopped. Flush sweeps (up to) twice around the table instead
+  // (every entry then is clean), so the cache is back under its capacity after every flush and
+  // OverCapacity cannot trigger a flush per message.
+  size_t visits = 0;
+  while (bytes_ > capacity_bytes_ && !entries_.empty() && visits++ < max_visits) {
+    if (hand_ >= entries_.slot_count()) hand_ = 0;
+    Node* node = entries_.NodeAt(hand_);
+    if (node == nullptr || node->value.dirty) {
+      ++hand_;
       continue;
     }
-    bytes_ -= found->second.bytes;
-    it = lru_.erase(it);
-    entries_.erase(found);
+    if (node->value.referenced) {
+      node->value.referenced = false;  // second chance
+      ++hand_;
+      continue;
+    }
+    bytes_ -= node->value.bytes;
+    if (node == last_) last_ = nullptr;
+    entries_.EraseAt(hand_);  // a later node may move into this slot: look at it next
   }
 }
 

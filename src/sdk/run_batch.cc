@@ -2,6 +2,8 @@
 // embedded fast path (no protobuf, no maps): the storage is a small vector indexed by the
 // position of each declared state, and effects are appended straight into the reply.
 
+#include <boost/container/small_vector.hpp>
+
 #include <exception>
 #include <stdexcept>
 #include <string>
@@ -24,7 +26,10 @@ class StorageImpl final : public AddressScopedStorage {
     TypedValue written;  // kModified only
   };
 
-  explicit StorageImpl(std::vector<Slot> slots) : slots_(std::move(slots)) {}
+  // Inline room for a few states: no allocation per batch for typical functions (the embedded
+  // path runs one batch per message).
+  using Slots = boost::container::small_vector<Slot, 4>;
+  explicit StorageImpl(Slots slots) : slots_(std::move(slots)) {}
 
   std::optional<TypedValue> GetRaw(std::string_view name) const override {
     const Slot* slot = Lookup(name);
@@ -88,7 +93,7 @@ class StorageImpl final : public AddressScopedStorage {
     return const_cast<Slot&>(*slot);
   }
 
-  std::vector<Slot> slots_;
+  Slots slots_;
 };
 
 class ContextImpl final : public Context {
@@ -152,7 +157,7 @@ void ThrowBadStoredValue(std::string_view name, std::string_view type_name) {
 }
 
 Result<FunctionReply> RunBatch(const FunctionSpec& spec, const InvocationBatch& batch) {
-  std::vector<StorageImpl::Slot> slots(spec.states.size());
+  StorageImpl::Slots slots(spec.states.size());
   IncompleteContext incomplete;
   for (size_t i = 0; i < spec.states.size(); ++i) {
     const StateSpec& declared = spec.states[i];

@@ -4,6 +4,8 @@
 // Memory is bounded by FlowControl, which pauses ingestion, not by refusing internal messages:
 // refusing a function-to-function message could deadlock a cycle of functions.
 
+#include <vector>
+
 #include "eddy/runtime/envelope.h"
 
 namespace eddy {
@@ -12,6 +14,12 @@ class Router {
  public:
   virtual ~Router() = default;
   virtual void Route(Envelope envelope) = 0;
+  // Routes every envelope, in order, and clears the vector (its capacity is kept for reuse).
+  // Same effect as Route on each; an implementation may hand them over with fewer wake-ups.
+  virtual void RouteBatch(std::vector<Envelope>& envelopes) {
+    for (Envelope& e : envelopes) Route(std::move(e));
+    envelopes.clear();
+  }
 };
 
 }  // namespace eddy

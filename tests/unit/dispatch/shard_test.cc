@@ -8,6 +8,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
+#include <map>
+#include <tuple>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -76,6 +79,32 @@ class ScriptedInvoker : public Invoker {
  private:
   boost::asio::io_context& io_;
   ScriptedCalls& calls_;
+};
+
+// An in-process invoker with the inline path (like the embedded one): `fn` runs on the shard's
+// thread, inline or, for resends and retries, from a posted handler.
+using InlineFn = std::function<Result<FunctionReply>(const InvocationBatch&)>;
+class InlineInvoker : public Invoker {
+ public:
+  InlineInvoker(boost::asio::io_context& io, InlineFn fn) : io_(io), fn_(std::move(fn)) {}
+  void Invoke(InvocationBatch batch, Callback done) override {
+    posted_++;
+    boost::asio::post(io_, [this, batch = std::move(batch), done = std::move(done)] {
+      done(fn_(batch));
+    });
+  }
+  void Shutdown() override {}
+  bool SupportsInline() const override { return true; }
+  Result<FunctionReply> InvokeInline(const InvocationBatch& batch,
+                                     std::chrono::nanoseconds* took) override {
+    *took = std::chrono::nanoseconds(1000);
+    return fn_(batch);
+  }
+  std::atomic<int> posted_{0};
+
+ private:
+  boost::asio::io_context& io_;
+  InlineFn fn_;
 };
 
 class RecordingEgress : public Egress {
@@ -180,6 +209,11 @@ class ShardTest : public ::testing::Test {
     deps.egresses = &egresses_;
     deps.invoker_factory = [this](boost::asio::io_context& io,
                                   const EndpointSpec&) -> Result<InvokerPtr> {
+      if (inline_fn_) {
+        auto invoker = std::make_unique<InlineInvoker>(io, inline_fn_);
+        inline_invoker_ = invoker.get();
+        return InvokerPtr(std::move(invoker));
+      }
       return InvokerPtr(std::make_unique<ScriptedInvoker>(io, calls_));
     };
     deps.options.failure_policy = policy;
@@ -237,6 +271,8 @@ class ShardTest : public ::testing::Test {
   std::chrono::milliseconds flush_interval_{10};
   std::chrono::milliseconds backoff_{10};
   bool checkpointing_ = false;
+  InlineFn inline_fn_;  // set: the shard's invoker is an InlineInvoker running this
+  InlineInvoker* inline_invoker_ = nullptr;
   std::unique_ptr<Shard> shard_;
   std::unique_ptr<LocalRouter> router_;
 };
@@ -667,6 +703,194 @@ TEST_F(ShardTest, DelayedMessagesCommitTogetherWithCachedState) {
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_TRUE(a.value()[0].has_value()) << "the earlier cached write went with the delayed one";
   EXPECT_TRUE(b.value()[0].has_value());
+}
+
+// ---- Inline path (invokers with SupportsInline, i.e. embedded functions) ----
+
+// A keyed counter as an inline function: registers "n" on the first call, then counts. Records
+// (on the shard thread) every batch's address, argument and the count it saw.
+struct CounterLog {
+  std::mutex mu;
+  std::vector<std::tuple<std::string, int32_t, int64_t>> seen;  // id, argument, n before
+  std::vector<size_t> batch_sizes;
+  std::optional<int32_t> fail_first_of;  // this argument's first call fails (Unavailable)
+  bool failed = false;
+  bool wrong_type_once = false;  // the first reply writes "n" with the wrong type
+};
+
+InlineFn CounterFn(CounterLog& log) {
+  return [&log](const InvocationBatch& batch) -> Result<FunctionReply> {
+    if (batch.states.empty()) return Missing("n", types::kLong);
+    std::lock_guard lock(log.mu);
+    log.batch_sizes.push_back(batch.invocations.size());
+    int64_t n = batch.states[0].value ? types::AsLong(*batch.states[0].value).value_or(-1) : 0;
+    for (const Invocation& inv : batch.invocations) {
+      int32_t arg = types::AsInt(inv.argument).value_or(-1);
+      if (arg == log.fail_first_of && !log.failed) {
+        log.failed = true;
+        return Unavailable("first call fails");
+      }
+      log.seen.emplace_back(batch.target.id, arg, n);
+      ++n;
+    }
+    if (log.wrong_type_once) {
+      log.wrong_type_once = false;
+      return FunctionReply{Modify("n", types::Int(1))};
+    }
+    return FunctionReply{Modify("n", types::Long(n))};
+  };
+}
+
+int64_t DurableCount(StateBackend& state, const std::string& id, int64_t now) {
+  auto stored = state.ReadValues(KeyGroupOf(id, 16), Addr(id), {"n"}, now);
+  if (!stored.ok() || !stored.value()[0]) return -1;
+  return types::AsLong(TypedValue{std::string(types::kLong), true, stored.value()[0]->value})
+      .value_or(-1);
+}
+
+// Messages for idle addresses run at once, one per call, state carried from one to the next,
+// through RouteBatch (one inbox node per batch), with and without the write-back cache.
+TEST_F(ShardTest, InlineRunsMessagesInOrderWithState) {
+  for (size_t cache : {size_t{0}, size_t{1} << 20}) {
+    SCOPED_TRACE(cache ? "with cache" : "without cache");
+    CounterLog log;
+    inline_fn_ = CounterFn(log);
+    state_cache_bytes_ = cache;
+    flush_interval_ = 1ms;
+    StartShard();
+    // The first call registers "n" (IncompleteInvocationContext, resent through Invoke); every
+    // later message finds it registered and runs inline.
+    Send(Addr("k0"), types::Int(-1));
+    ASSERT_TRUE(WaitFor([&] { return flow_.Buffered() == 0; }));
+    {
+      std::lock_guard lock(log.mu);
+      log.seen.clear();
+      log.batch_sizes.clear();
+    }
+    std::vector<Envelope> batch;
+    for (int i = 0; i < 200; ++i) {
+      uint64_t epoch = progress_.Pin(1);
+      flow_.Add(1);
+      batch.push_back(Envelope{Addr("k" + std::to_string(i % 7)), std::nullopt, types::Int(i),
+                               epoch});
+      if (batch.size() == 50) router_->RouteBatch(batch);
+      EXPECT_TRUE(batch.empty() || batch.size() < 50);
+    }
+    ASSERT_TRUE(WaitFor([&] { return flow_.Buffered() == 0; }));
+    EXPECT_EQ(inline_invoker_->posted_.load(), 1) << "only the resend after registering";
+    StopShard();
+    std::lock_guard lock(log.mu);
+    ASSERT_EQ(log.seen.size(), 200u);
+    std::map<std::string, int64_t> next{{"k0", 1}};  // after the registering message
+    std::map<std::string, int32_t> last_arg;
+    for (const auto& [id, arg, n] : log.seen) {
+      EXPECT_EQ(n, next[id]) << id << ": every message sees the previous one's state";
+      next[id] = n + 1;
+      EXPECT_GT(arg, last_arg.count(id) ? last_arg[id] : -1) << id << ": arrival order";
+      last_arg[id] = arg;
+    }
+    for (size_t size : log.batch_sizes) EXPECT_EQ(size, 1u);
+    for (int k = 0; k < 7; ++k) {
+      std::string id = "k" + std::to_string(k);
+      EXPECT_EQ(DurableCount(*state_, id, now_ms_), next[id]) << id;
+    }
+    EXPECT_EQ(metrics_.GetCounter("eddy_function_in_total", {{"namespace", "test"}, {"type", "fn"}})
+                  .Value(),
+              cache ? 402u : 201u)
+        << "counted once per message (the counter is shared by both rounds)";
+    // Fresh state for the second round.
+    (void)state_->Close();
+    state_.reset();
+    std::filesystem::remove_all(dir_);
+    OpenState();
+  }
+}
+
+// An inline call that fails becomes an ordinary mailbox: retried with backoff, and later
+// messages for that address wait behind it (order kept), while other addresses go on inline.
+TEST_F(ShardTest, InlineFailureFallsBackToRetryKeepingOrder) {
+  CounterLog log;
+  log.fail_first_of = 1;
+  inline_fn_ = CounterFn(log);
+  StartShard();
+  Send(Addr("a"), types::Int(0));  // registers "n" (Invoke), then counts
+  ASSERT_TRUE(WaitFor([&] { return flow_.Buffered() == 0; }));
+  Send(Addr("a"), types::Int(1));  // fails inline
+  Send(Addr("a"), types::Int(2));
+  Send(Addr("a"), types::Int(3));
+  Send(Addr("b"), types::Int(4));
+  ASSERT_TRUE(WaitFor([&] { return flow_.Buffered() == 0; }));
+  EXPECT_EQ(metrics_
+                .GetCounter("eddy_function_remote_invocation_failures_total",
+                            {{"namespace", "test"}, {"type", "fn"}})
+                .Value(),
+            1u);
+  std::lock_guard lock(log.mu);
+  std::vector<int32_t> a_args;
+  for (const auto& [id, arg, n] : log.seen) {
+    if (id == "a") a_args.push_back(arg);
+  }
+  EXPECT_EQ(a_args, (std::vector<int32_t>{0, 1, 2, 3}));
+  EXPECT_EQ(DurableCount(*state_, "a", now_ms_), 4);
+  EXPECT_EQ(DurableCount(*state_, "b", now_ms_), 1);
+}
+
+// A refused reply (wrong state type) has no effect and is retried like a failed call.
+TEST_F(ShardTest, InlineRefusedReplyHasNoEffectAndIsRetried) {
+  CounterLog log;
+  inline_fn_ = CounterFn(log);
+  state_cache_bytes_ = 1 << 20;
+  StartShard();
+  Send(Addr("a"), types::Int(0));
+  ASSERT_TRUE(WaitFor([&] { return flow_.Buffered() == 0; }));
+  {
+    std::lock_guard lock(log.mu);
+    log.wrong_type_once = true;
+  }
+  Send(Addr("a"), types::Int(1));
+  ASSERT_TRUE(WaitFor([&] { return flow_.Buffered() == 0; }));
+  StopShard();
+  std::lock_guard lock(log.mu);
+  ASSERT_EQ(log.seen.size(), 3u) << "message 1 ran twice: refused, then retried";
+  EXPECT_EQ(std::get<2>(log.seen[2]), 1) << "the refused reply left the state untouched";
+  EXPECT_EQ(DurableCount(*state_, "a", now_ms_), 2);
+}
+
+// Inline calls run inside the shard's inbox drain: a slow function must not hold a checkpoint
+// cut back for a whole drain turn (up to 1024 calls); the turn yields after a few ms, and the
+// cut captures what is still in the inbox, which runs after the release.
+TEST_F(ShardTest, SlowInlineCallsDoNotHoldACutBack) {
+  std::atomic<int> calls{0};
+  inline_fn_ = [&calls](const InvocationBatch& batch) -> Result<FunctionReply> {
+    if (batch.states.empty()) return Missing("n", types::kLong);
+    calls++;
+    std::this_thread::sleep_for(2ms);
+    return FunctionReply{InvocationResponse{}};
+  };
+  StartShard();
+  Send(Addr("warm-up"), types::Int(0));
+  ASSERT_TRUE(WaitFor([&] { return flow_.Buffered() == 0; }));
+  std::vector<Envelope> batch;
+  for (int i = 0; i < 300; ++i) {
+    uint64_t epoch = progress_.Pin(1);
+    flow_.Add(1);
+    batch.push_back(Envelope{Addr(std::to_string(i)), std::nullopt, types::Int(i), epoch});
+  }
+  router_->RouteBatch(batch);  // 300 x 2 ms = 600 ms of work in the inbox
+  ASSERT_TRUE(WaitFor([&] { return calls.load() > 1; }));
+  auto barrier = std::make_shared<CutBarrier>(1);
+  ShardCut cut;
+  auto asked = std::chrono::steady_clock::now();
+  shard_->Cut(barrier, &cut);
+  ASSERT_TRUE(barrier->WaitAllStopped(2s));
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 300ms) << "the cut waited for the inbox";
+  barrier->StartCapture();
+  ASSERT_TRUE(barrier->WaitAllCaptured(2s));
+  EXPECT_FALSE(cut.inbox.empty()) << "unprocessed envelopes are captured from the inbox";
+  EXPECT_EQ(static_cast<int>(cut.inbox.size()) + calls.load(), 301) << "each message once";
+  barrier->Release();
+  ASSERT_TRUE(WaitFor([&] { return flow_.Buffered() == 0; }));
+  EXPECT_EQ(calls.load(), 301) << "the captured envelopes are delivered after the release";
 }
 
 // ---- Checkpoint cut (Shard::Cut) ----
