@@ -132,6 +132,13 @@ class CoordinatorClientImpl : public CoordinatorClient {
     std::mt19937_64 rng(std::random_device{}());
     for (;;) {
       auto s = std::make_shared<Stream>();
+      // Wait for the channel instead of failing fast while it backs off: otherwise this loop's
+      // backoff and the channel's compound, and a restarted coordinator was seen by its workers
+      // only 5-8 s after it listened again.
+      s->context.set_wait_for_ready(true);
+      // Corked: the stream's constructor would otherwise block until the channel is ready,
+      // before Stop can see (and cancel) it; now the first Write (the registration) waits.
+      s->context.set_initial_metadata_corked(true);
       s->rw = stub_->Session(&s->context);
       {
         std::lock_guard lock(mu_);

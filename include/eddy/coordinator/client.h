@@ -45,8 +45,11 @@ struct CoordinatorClientOptions {
   std::string worker_address;       // where other workers reach this one (informational today)
   std::vector<std::string> capabilities;
   std::chrono::milliseconds heartbeat_interval{1000};  // keep below the coordinator's timeout
+  // Reconnect backoff of the channel (and of new sessions after one ends). Kept short: a
+  // restarted coordinator should see its workers within about a second, and a reconnect
+  // attempt per worker per second is cheap for the one coordinator.
   std::chrono::milliseconds reconnect_backoff_initial{100};
-  std::chrono::milliseconds reconnect_backoff_max{5000};
+  std::chrono::milliseconds reconnect_backoff_max{1000};
 };
 
 class CoordinatorClient {
