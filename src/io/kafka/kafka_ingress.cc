@@ -13,6 +13,7 @@
 #include <set>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "eddy/io/kafka.h"
 #include "eddy/metrics/metrics.h"
@@ -35,6 +36,9 @@ constexpr int kHoldPollMs = 1;
 constexpr int kCommittedLookupTimeoutMs = 10000;
 constexpr std::chrono::milliseconds kHoldLimit{5000};
 constexpr int kPollTimeoutMs = 100;
+// Records handled per gate turn: what is already fetched is taken with zero-timeout polls and
+// routed with one RouteBatch (one hand-off per shard instead of one per record).
+constexpr int kRecordsPerTurn = 256;
 constexpr auto kCommitInterval = std::chrono::seconds(1);
 constexpr auto kRebalanceCommitTimeout = std::chrono::seconds(5);
 constexpr auto kStopCommitTimeout = std::chrono::seconds(5);
@@ -143,6 +147,7 @@ class KafkaIngress::Impl {
   std::atomic<bool> stop_{false};
 
   // Consumer-thread state.
+  std::vector<Envelope> to_route_;  // envelopes of the current gate turn (HandleRecord)
   bool paused_ = false;   // partitions paused (long backpressure or drain)
   bool holding_ = false;  // not polling (short backpressure)
   std::chrono::steady_clock::time_point holding_since_;
@@ -314,16 +319,28 @@ void KafkaIngress::Impl::Run() {
     } else {
       rd_kafka_message_t* msg = rd_kafka_consumer_poll(rk_, kPollTimeoutMs);
       if (msg != nullptr) {
-        if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-          HandleConsumerError(msg);
-        } else if (!stop_fetching_.load()) {
-          // A record fetched before a backpressure pause is still routed (bounded overshoot):
-          // dropping it would skip it for good once consumption resumes.
-          gate_.Enter();
-          HandleRecord(msg);
-          gate_.Exit();
+        // One gate turn: this record plus what librdkafka has already fetched (zero-timeout
+        // polls, up to kRecordsPerTurn, stopping at backpressure), routed together before the
+        // gate opens, so a cut never sees a position whose record is not in a shard yet. A
+        // rebalance callback may run inside a turn; it only touches bookkeeping under mu_.
+        gate_.Enter();
+        for (int n = 1; msg != nullptr; ++n) {
+          if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            HandleConsumerError(msg);
+          } else if (!stop_fetching_.load()) {
+            // A record fetched before a backpressure pause is still routed (bounded overshoot):
+            // dropping it would skip it for good once consumption resumes.
+            HandleRecord(msg);
+          }
+          rd_kafka_message_destroy(msg);
+          msg = nullptr;
+          if (n < kRecordsPerTurn && !stop_.load() && !stop_fetching_.load() &&
+              !ctx_.flow->ShouldPause()) {
+            msg = rd_kafka_consumer_poll(rk_, 0);
+          }
         }
-        rd_kafka_message_destroy(msg);
+        if (!to_route_.empty()) ctx_.router->RouteBatch(to_route_);
+        gate_.Exit();
       }
     }
     ServeAsyncCommit();
@@ -429,7 +446,7 @@ void KafkaIngress::Impl::HandleRecord(const rd_kafka_message_t* msg) {
       env.epoch = epoch;
       // Added before routing: the shard subtracts when done, possibly before Route returns.
       ctx_.flow->Add(1);
-      ctx_.router->Route(std::move(env));
+      to_route_.push_back(std::move(env));  // routed at the end of the gate turn (Run)
     }
   } else {
     null_keys_->Inc();
