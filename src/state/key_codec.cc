@@ -66,14 +66,22 @@ void AppendLengthPrefixed(std::string& out, std::string_view bytes) {
   out.append(bytes);
 }
 
+void AddressKeyInto(KeyGroup kg, char tag, const Address& address, std::string_view last,
+                    std::string* out) {
+  out->clear();
+  out->reserve(kKeyHeaderSize + address.type.ns.size() + address.type.name.size() +
+               address.id.size() + last.size() + 15);
+  AppendBigEndian32(*out, kg);
+  out->push_back(tag);
+  AppendLengthPrefixed(*out, address.type.ns);
+  AppendLengthPrefixed(*out, address.type.name);
+  AppendLengthPrefixed(*out, address.id);
+  out->append(last);
+}
+
 std::string AddressKey(KeyGroup kg, char tag, const Address& address, std::string_view last) {
-  std::string key = RecordPrefix(kg, tag);
-  key.reserve(key.size() + address.type.ns.size() + address.type.name.size() +
-              address.id.size() + last.size() + 6);
-  AppendLengthPrefixed(key, address.type.ns);
-  AppendLengthPrefixed(key, address.type.name);
-  AppendLengthPrefixed(key, address.id);
-  key.append(last);
+  std::string key;
+  AddressKeyInto(kg, tag, address, last, &key);
   return key;
 }
 
@@ -103,6 +111,11 @@ std::string RecordPrefix(KeyGroup kg, char tag) {
 
 std::string ValueKey(KeyGroup kg, const Address& address, std::string_view state_name) {
   return AddressKey(kg, kValueTag, address, state_name);
+}
+
+void ValueKeyInto(KeyGroup kg, const Address& address, std::string_view state_name,
+                  std::string* out) {
+  AddressKeyInto(kg, kValueTag, address, state_name, out);
 }
 
 std::string TokenKey(KeyGroup kg, const Address& sender, std::string_view token) {
@@ -142,13 +155,18 @@ std::optional<DelayedLocator> ParseDelayedKey(std::string_view key) {
   return DecodeDelayedLocator(key.substr(kKeyHeaderSize));
 }
 
+void EncodeStoredValueInto(const StoredValue& value, std::string* out) {
+  out->clear();
+  out->reserve(1 + 8 + 5 + value.type_name.size() + value.value.size());
+  out->push_back(static_cast<char>(kStoredValueFormatV1));
+  AppendBigEndian64(*out, static_cast<uint64_t>(value.expires_at_ms));
+  AppendLengthPrefixed(*out, value.type_name);
+  out->append(value.value);
+}
+
 std::string EncodeStoredValue(const StoredValue& value) {
   std::string out;
-  out.reserve(1 + 8 + 5 + value.type_name.size() + value.value.size());
-  out.push_back(static_cast<char>(kStoredValueFormatV1));
-  AppendBigEndian64(out, static_cast<uint64_t>(value.expires_at_ms));
-  AppendLengthPrefixed(out, value.type_name);
-  out.append(value.value);
+  EncodeStoredValueInto(value, &out);
   return out;
 }
 

@@ -34,6 +34,10 @@ std::string KeyGroupPrefix(KeyGroup kg);
 std::string RecordPrefix(KeyGroup kg, char tag);
 
 std::string ValueKey(KeyGroup kg, const Address& address, std::string_view state_name);
+// ValueKey written into *out (replacing its contents): the hot paths reuse one buffer per batch
+// or thread instead of allocating a string per key.
+void ValueKeyInto(KeyGroup kg, const Address& address, std::string_view state_name,
+                  std::string* out);
 std::string DelayedKey(KeyGroup kg, int64_t fire_at_ms, uint64_t sequence);
 std::string TokenKey(KeyGroup kg, const Address& sender, std::string_view token);
 
@@ -60,6 +64,8 @@ std::optional<DelayedLocator> ParseDelayedKey(std::string_view key);
 // complement), varint32 len(type_name), type_name, value bytes (the rest).
 inline constexpr uint8_t kStoredValueFormatV1 = 1;
 std::string EncodeStoredValue(const StoredValue& value);
+// EncodeStoredValue written into *out (replacing its contents), for buffer reuse.
+void EncodeStoredValueInto(const StoredValue& value, std::string* out);
 // Returns DataLoss (without the key: the caller names it) when the bytes are not v1.
 Result<StoredValue> DecodeStoredValue(std::string_view bytes);
 // Reads only expires_at_ms, without allocating: what the compaction filter needs per key.

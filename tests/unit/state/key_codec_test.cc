@@ -107,6 +107,28 @@ TEST(KeyCodec, StoredValueRoundTrips) {
   }
 }
 
+TEST(KeyCodec, IntoVariantsReplaceTheBufferAndMatchTheCopyingOnes) {
+  // The write path reuses one buffer per batch: stale bytes from a longer previous key or value
+  // must never leak into the next one.
+  std::string buffer(500, 'x');
+  const Address long_id = Addr("ns", "type", std::string(100, 'i'));
+  const Address short_id = Addr("ns", "type", "7");
+  ValueKeyInto(9, long_id, "state", &buffer);
+  EXPECT_EQ(buffer, ValueKey(9, long_id, "state"));
+  ValueKeyInto(9, short_id, "s", &buffer);
+  EXPECT_EQ(buffer, ValueKey(9, short_id, "s"));
+
+  const StoredValue big{std::string(64, 't'), std::string(200, 'v'), 42};
+  const StoredValue small{"t", "v", 0};
+  EncodeStoredValueInto(big, &buffer);
+  EXPECT_EQ(buffer, EncodeStoredValue(big));
+  EncodeStoredValueInto(small, &buffer);
+  EXPECT_EQ(buffer, EncodeStoredValue(small));
+  auto decoded = DecodeStoredValue(buffer);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(decoded->value, "v");
+}
+
 TEST(KeyCodec, MalformedStoredValuesAreDataLoss) {
   std::string valid = EncodeStoredValue({"some/type", "payload", 99});
   std::vector<std::string> bad = {

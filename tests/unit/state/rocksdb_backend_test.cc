@@ -135,6 +135,33 @@ TEST_F(RocksDbBackendTest, DeleteValueRemovesOnlyThatState) {
   Commit([&](StateWriteBatch& b) { b.DeleteValue(4, bob_, "nothing"); });
 }
 
+TEST_F(RocksDbBackendTest, ManyValuesOfDifferentSizesInOneBatchRoundTrip) {
+  // One batch reuses its key and value buffers for every value: long then short entries must
+  // each arrive intact, read one at a time (Get) and together (MultiGet).
+  ASSERT_NO_FATAL_FAILURE(Open());
+  std::vector<std::string> names;
+  Commit([&](StateWriteBatch& b) {
+    for (int i = 0; i < 40; ++i) {
+      std::string name = std::string(i % 2 == 0 ? 30 : 1, 'n') + std::to_string(i);
+      std::string value(i % 2 == 0 ? 300 : 1, static_cast<char>('a' + i % 26));
+      b.PutValue(2, Address{FunctionType{"shop", "cart"}, std::to_string(i)}, name,
+                 StoredValue{i % 2 == 0 ? std::string(50, 'T') : "t", value, 0});
+      names.push_back(name);
+    }
+  });
+  for (int i = 0; i < 40; ++i) {
+    Address a{FunctionType{"shop", "cart"}, std::to_string(i)};
+    auto one = Read(2, a, {names[i]});
+    ASSERT_TRUE(one[0].has_value()) << i;
+    EXPECT_EQ(one[0]->value, std::string(i % 2 == 0 ? 300 : 1, static_cast<char>('a' + i % 26)));
+    EXPECT_EQ(one[0]->type_name, i % 2 == 0 ? std::string(50, 'T') : "t");
+    auto two = Read(2, a, {names[i], "absent"});
+    ASSERT_TRUE(two[0].has_value()) << i;
+    EXPECT_EQ(two[0]->value, one[0]->value);
+    EXPECT_FALSE(two[1].has_value());
+  }
+}
+
 TEST_F(RocksDbBackendTest, ExpiredValuesAreNeverReturned) {
   ASSERT_NO_FATAL_FAILURE(Open());
   Put(1, alice_, "ttl", "v", /*expires_at=*/kNow);
