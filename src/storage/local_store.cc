@@ -195,14 +195,18 @@ Result<int> AtomicFileWriter::Open(const std::string& local_path) {
   if (name.empty()) return InvalidArgument("not a file path: " + local_path);
   std::string templ = dir + "/." + name + kTempMarker + "XXXXXX";
   // A concurrent Delete may remove a folder it found empty while we create the folders or
-  // before mkstemp puts a file in it (ENOENT either way): start again. Each round only loses to
-  // a Delete that completed in between, so a few rounds are plenty.
+  // before mkstemp puts a file in it (ENOENT either way; or EEXIST from create_directories, when
+  // mkdir saw the folder and it was gone before the check that it is a folder): start again.
+  // Each round only loses to a Delete that completed in between, so a few rounds are plenty.
   constexpr int kRounds = 20;
   for (int round = 1;; ++round) {
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec) {
-      if (ec == std::errc::no_such_file_or_directory && round < kRounds) continue;
+      if ((ec == std::errc::no_such_file_or_directory || ec == std::errc::file_exists) &&
+          round < kRounds) {
+        continue;
+      }
       return FailedPrecondition("cannot create folder " + dir + ": " + ec.message());
     }
     std::string t = templ;
