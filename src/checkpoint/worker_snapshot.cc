@@ -103,7 +103,7 @@ Result<std::string> EncodeWorkerSnapshot(const WorkerSnapshot& s) {
     out->set_partition(p.partition);
     out->set_next_offset(p.next_offset);
   }
-  m.set_sealed_egress(s.sealed_egress);
+  for (const auto& [id, bytes] : s.sealed_egresses) (*m.mutable_sealed_egresses())[id] = bytes;
   for (const auto& [k, v] : s.metadata) (*m.mutable_metadata())[k] = v;
   for (const CheckpointFile& f : s.db_files) {
     pb::SnapshotDbFile* out = m.add_db_files();
@@ -167,7 +167,7 @@ Result<WorkerSnapshot> DecodeWorkerSnapshot(std::string_view bytes) {
     s.ingress_positions.push_back(
         IngressPosition{p.ingress_id(), p.topic(), p.partition(), p.next_offset()});
   }
-  s.sealed_egress = m.sealed_egress();
+  for (const auto& [id, bytes] : m.sealed_egresses()) s.sealed_egresses.emplace(id, bytes);
   for (const auto& [k, v] : m.metadata()) s.metadata.emplace(k, v);
   for (const pb::SnapshotDbFile& f : m.db_files()) {
     s.db_files.push_back(CheckpointFile{f.key(), f.local_name(), f.size(), f.sha256()});

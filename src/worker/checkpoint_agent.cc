@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <fstream>
 
-#include "worker/sealed_egress.h"
 
 namespace eddy {
 
@@ -312,7 +311,7 @@ void CheckpointAgent::Cut(uint64_t id) {
     snapshot.first_key_group = key_groups_.front().first();
     snapshot.last_key_group = key_groups_.back().last();
   }
-  snapshot.sealed_egress = EncodeSealedEgress(sealed);
+  snapshot.sealed_egresses = std::move(sealed);
   snapshot.metadata["pause_ms"] = std::to_string(static_cast<int64_t>(pause_ms));
   auto encoded = checkpoint::EncodeWorkerSnapshot(snapshot);
   if (!encoded.ok()) {

@@ -26,7 +26,6 @@
 #include "eddy/storage/object_store.h"
 #include "worker/checkpoint_agent.h"
 #include "worker/checkpoint_restore.h"
-#include "worker/sealed_egress.h"
 
 namespace eddy {
 
@@ -491,10 +490,9 @@ Status WorkerApp::StartExactlyOnceEgress(const KafkaEgressSpec& spec) {
   if (!egress.ok()) return InvalidArgument("egress " + spec.id + ": " + egress.status().message());
   ExactlyOnceEgress* eos = egress.value().get();
   Status st;
-  auto sealed = DecodeSealedEgress(p.restored.snapshot.sealed_egress);
-  if (!sealed.ok()) return sealed.status();
-  auto it = sealed->find(spec.id);
-  if (p.restored.restored_from > 0 && it != sealed->end()) {
+  const auto& sealed = p.restored.snapshot.sealed_egresses;
+  auto it = sealed.find(spec.id);
+  if (p.restored.restored_from > 0 && it != sealed.end()) {
     st = eos->Recover(p.restored.restored_from, it->second);
   } else {
     st = eos->Start();

@@ -56,7 +56,8 @@ struct WorkerSnapshot {
   KeyGroup last_key_group = 0;   // inclusive
   std::vector<SnapshotEnvelope> pending;  // in delivery order
   std::vector<IngressPosition> ingress_positions;
-  std::string sealed_egress;  // opaque bytes of the egress epoch sealed at the cut
+  // Exactly-once egress id -> the bytes its SealEpoch returned at the cut (opaque here).
+  std::map<std::string, std::string> sealed_egresses;
   std::map<std::string, std::string> metadata;
   // Optional: the RocksDB checkpoint files, when the snapshot is encoded after their upload.
   std::vector<CheckpointFile> db_files;

@@ -35,7 +35,7 @@ WorkerSnapshot Sample() {
   s.pending = {from_ingress, in_flight, binary};
   s.ingress_positions = {{"shop/orders", "orders", 0, 1000}, {"shop/orders", "orders", 3, 0},
                          {"shop/clicks", "clicks", 0, 7}};
-  s.sealed_egress = std::string("\x01\x00egress", 8);
+  s.sealed_egresses = {{"shop/out", std::string("\x01\x00egress", 8)}, {"shop/audit", ""}};
   s.metadata = {{"created_unix_ms", "1700000000000"}, {"eddy_version", "0.1"}};
   s.db_files = {{"sst/w0/000012-" + kSha + ".sst", "000012.sst", 1234, kSha},
                 {"chk-42/worker-0/CURRENT", "CURRENT", 16, kSha}};
@@ -62,7 +62,7 @@ void ExpectEqual(const WorkerSnapshot& a, const WorkerSnapshot& b) {
     EXPECT_EQ(a.ingress_positions[i].partition, b.ingress_positions[i].partition);
     EXPECT_EQ(a.ingress_positions[i].next_offset, b.ingress_positions[i].next_offset);
   }
-  EXPECT_EQ(a.sealed_egress, b.sealed_egress);
+  EXPECT_EQ(a.sealed_egresses, b.sealed_egresses);
   EXPECT_EQ(a.metadata, b.metadata);
   EXPECT_EQ(a.db_files, b.db_files);
 }
