@@ -303,6 +303,32 @@ class CheckpointCrashIT : public ::testing::Test {
     ASSERT_TRUE(worker_->Running()) << worker_->Log();
   }
 
+  // Polls /metrics until `name` reaches `at_least`; false when `timeout` passed first.
+  bool AwaitMetric(const std::string& name, uint64_t at_least, std::chrono::seconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (Metric(name) < at_least) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(5ms);
+    }
+    return true;
+  }
+
+  // Once `checkpoints_first` more checkpoints completed, SIGKILLs the worker and restarts it: it
+  // must restore a checkpoint, the egress must still show exactly `expected` (nothing counted
+  // again), and it must drain cleanly.
+  void CrashRestoreAndExpect(const std::map<int, int64_t>& expected, int checkpoints_first) {
+    const uint64_t done = Metric("eddy_checkpoint_completed_total");
+    ASSERT_TRUE(AwaitMetric("eddy_checkpoint_completed_total", done + checkpoints_first, 20s))
+        << worker_->Log();
+    worker_->Stop(SIGKILL, 5s);
+    StartWorker();
+    EXPECT_NE(Log(starts_).find("restored checkpoint"), std::string::npos);
+    std::this_thread::sleep_for(1s);
+    std::map<int, int64_t> got = MaxCounts();
+    for (const auto& [id, n] : expected) EXPECT_EQ(got[id], n) << "id " << id;
+    EXPECT_EQ(worker_->Stop(SIGTERM, 20s), 0);
+  }
+
   // Restarts that restored a checkpoint, and restarts that had ingress positions to restore.
   std::pair<int, int> RestoreCounts() {
     int restored = 0;
@@ -556,17 +582,10 @@ TEST_F(CheckpointCrashIT, FailedUploadIsDeclinedAndTheNextCheckpointCompletes) {
   ::setenv("EDDY_TEST_FAIL_NTH_UPLOAD", "9", 1);  // during the 2nd or 3rd checkpoint
   StartWorker();
   ::unsetenv("EDDY_TEST_FAIL_NTH_UPLOAD");
-  auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (Metric("eddy_checkpoint_declined_total") == 0 &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(5ms);
-  }
+  AwaitMetric("eddy_checkpoint_declined_total", 1, 10s);
   ASSERT_EQ(Metric("eddy_checkpoint_declined_total"), 1u);
-  uint64_t completed = Metric("eddy_checkpoint_completed_total");
-  while (Metric("eddy_checkpoint_completed_total") < completed + 2 &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(5ms);
-  }
+  const uint64_t completed = Metric("eddy_checkpoint_completed_total");
+  AwaitMetric("eddy_checkpoint_completed_total", completed + 2, 10s);
   EXPECT_GE(Metric("eddy_checkpoint_completed_total"), completed + 2);
   EXPECT_GE(Metric("eddy_checkpoint_aborted_total"), 1u);
   EXPECT_NE(worker_->Log().find("declined: upload"), std::string::npos);
@@ -582,15 +601,7 @@ TEST_F(CheckpointCrashIT, FailedUploadIsDeclinedAndTheNextCheckpointCompletes) {
   ASSERT_TRUE(testing::ProduceRecords(kafka_->bootstrap(), records).ok());
   std::map<int, int64_t> got = AwaitCounts(expected);
   for (const auto& [id, n] : expected) EXPECT_EQ(got[id], n) << "id " << id;
-  uint64_t done = Metric("eddy_checkpoint_completed_total");
-  while (Metric("eddy_checkpoint_completed_total") < done + 2) std::this_thread::sleep_for(5ms);
-  worker_->Stop(SIGKILL, 5s);
-  StartWorker();
-  EXPECT_NE(Log(2).find("restored checkpoint"), std::string::npos);
-  std::this_thread::sleep_for(1s);
-  got = MaxCounts();
-  for (const auto& [id, n] : expected) EXPECT_EQ(got[id], n) << "id " << id;
-  EXPECT_EQ(worker_->Stop(SIGTERM, 20s), 0);
+  CrashRestoreAndExpect(expected, /*checkpoints_first=*/2);
 }
 
 // A checkpoint whose upload stalls past checkpoint.timeout is aborted by the coordinator; the
@@ -609,33 +620,17 @@ TEST_F(CheckpointCrashIT, CheckpointTimingOutIsAbortedAndTheNextCompletes) {
     expected[i % 4]++;
   }
   ASSERT_TRUE(testing::ProduceRecords(kafka_->bootstrap(), records).ok());
-  auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (Metric("eddy_checkpoint_aborted_total") == 0 &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(5ms);
-  }
-  ASSERT_GE(Metric("eddy_checkpoint_aborted_total"), 1u) << worker_->Log();
+  ASSERT_TRUE(AwaitMetric("eddy_checkpoint_aborted_total", 1, 20s)) << worker_->Log();
   EXPECT_NE(worker_->Log().find("timed out after"), std::string::npos);
   const uint64_t latest_after_abort = LatestId();
-  uint64_t completed = Metric("eddy_checkpoint_completed_total");
-  while (Metric("eddy_checkpoint_completed_total") < completed + 2 &&
-         std::chrono::steady_clock::now() < deadline + 10s) {
-    std::this_thread::sleep_for(5ms);
-  }
-  ASSERT_GE(Metric("eddy_checkpoint_completed_total"), completed + 2) << worker_->Log();
+  const uint64_t completed = Metric("eddy_checkpoint_completed_total");
+  ASSERT_TRUE(AwaitMetric("eddy_checkpoint_completed_total", completed + 2, 20s))
+      << worker_->Log();
   EXPECT_GT(LatestId(), latest_after_abort);
   std::map<int, int64_t> got = AwaitCounts(expected);
   for (const auto& [id, n] : expected) EXPECT_EQ(got[id], n) << "id " << id;
 
-  uint64_t done = Metric("eddy_checkpoint_completed_total");
-  while (Metric("eddy_checkpoint_completed_total") < done + 1) std::this_thread::sleep_for(5ms);
-  worker_->Stop(SIGKILL, 5s);
-  StartWorker();
-  EXPECT_NE(Log(2).find("restored checkpoint"), std::string::npos);
-  std::this_thread::sleep_for(1s);
-  got = MaxCounts();
-  for (const auto& [id, n] : expected) EXPECT_EQ(got[id], n) << "id " << id;
-  EXPECT_EQ(worker_->Stop(SIGTERM, 20s), 0);
+  CrashRestoreAndExpect(expected, /*checkpoints_first=*/1);
 }
 
 // An external eddy-coordinator is SIGKILLed while checkpoints run (possibly mid-checkpoint):
