@@ -121,6 +121,10 @@ class Run:
             "requests_rate": (b[1] - a[1]) / span / max(messages / max(requests, 1), 1e-9),
             "hwm": hwm,
             "failures": metric(text, "eddy_function_remote_invocation_failures_total", LABELS),
+            # State cache flushes while the run was measured (interval, full cache, cuts).
+            "flushes": metric(text, "eddy_state_flush_ms_count"),
+            "flush_ms": metric(text, "eddy_state_flush_ms_sum"),
+            "flushed_values": metric(text, "eddy_state_flushed_values_total"),
         }
 
 
@@ -144,6 +148,9 @@ def report(name, r, baseline=None, baseline_name=""):
             "peak RSS %d MiB" % (name, r["rate"], r["cpu"], r["other_cpu"], r["per_request"], r["hwm"]))
     if baseline:
         line += "  ratio vs %s %.2f" % (baseline_name, r["rate"] / baseline)
+    if r.get("flushes"):
+        line += "  state flushes %d (%.0f ms, %.0f values each)" % (
+            r["flushes"], r["flush_ms"] / r["flushes"], r["flushed_values"] / r["flushes"])
     if r["failures"]:
         line += "  FAILURES %d" % r["failures"]
     print(line, flush=True)

@@ -158,7 +158,14 @@ constexpr Key kKeys[] = {
      }},
     {"state_cache_bytes",
      [](WorkerConfig& c, const std::string& v) {
-       return SetUnsigned(v, 0, std::numeric_limits<uint64_t>::max(), c.state_cache_bytes);
+       if (v == "auto") {
+         c.state_cache_bytes.reset();
+         return Status::Ok();
+       }
+       Result<uint64_t> bytes = ParseUnsigned(v, 0, std::numeric_limits<uint64_t>::max());
+       if (!bytes.ok()) return Bad(bytes.status().message() + " (or auto)");
+       c.state_cache_bytes = *bytes;
+       return Status::Ok();
      }},
     {"state_flush_interval",
      [](WorkerConfig& c, const std::string& v) { return SetDuration(v, c.state_flush_interval); }},
@@ -433,6 +440,10 @@ Status ApplyWorkerOverride(WorkerConfig& config, const std::string& key_equals_v
   }
   config = std::move(updated);
   return Status::Ok();
+}
+
+uint64_t StateCacheBytesFor(uint64_t available_memory) {
+  return std::max<uint64_t>(available_memory / 4, uint64_t{64} << 20);
 }
 
 Result<WorkerConfig> LoadWorkerConfigString(const std::string& yaml, const std::string& file_name) {

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <future>
 #include <set>
 #include <span>
 
@@ -72,6 +73,14 @@ Shard::Shard(ShardDeps deps)
   if (deps_.options.state_cache_bytes > 0) {
     cache_ = std::make_unique<StateCache>(deps_.state, deps_.options.state_cache_bytes);
     state_ = cache_.get();
+    if (deps_.metrics != nullptr) {
+      flush_ms_ = &deps_.metrics->GetHistogram(
+          "eddy_state_flush_ms", {},
+          "Writes of the state cache's dirty values to RocksDB (interval, full cache, cut, "
+          "drain), in milliseconds; the shard processes nothing meanwhile.");
+      flushed_values_ = &deps_.metrics->GetCounter(
+          "eddy_state_flushed_values_total", {}, "State values written by cache flushes.");
+    }
   }
   if (!deps_.options.now_ms) {
     deps_.options.now_ms = [] {
@@ -696,24 +705,25 @@ void Shard::CompleteMessages(const Envelope* envs, size_t n) {
   if (cache_ && cache_->HasDirty() && deps_.options.checkpointing) {
     // With checkpoints, recovery starts from the last cut (whose state the cut flushed) and its
     // offsets, never from whatever reached RocksDB in between: the counts go at once, and the
-    // cache is written on its interval or when full, only to keep memory and the cut short.
+    // cache is written at cuts, or earlier only when dirty state fills it. No interval flush:
+    // a hot key is written once per checkpoint (measured at 1,000,000 keys: a 1 s interval
+    // here cut throughput from 2.1 M to 0.65 M msg/s).
     for (size_t i = 0; i < n; ++i) ReleaseEnvelope(envs[i]);
-    if (cache_->OverCapacity()) {
-      FlushState();
-    } else {
-      ArmFlushTimer();
-    }
+    if (cache_->OverCapacity()) FlushState();
   } else if (cache_ && cache_->HasDirty()) {
-    // The batch's effects are only in the write-back cache: its counts are released when a
-    // flush made them durable, so ingress offsets never get ahead of durable state.
+    // The batch's effects are only in the write-back cache: its progress counts are released
+    // when a flush made them durable, so ingress offsets never get ahead of durable state. Its
+    // flow counts go now: what it left behind is dirty cache state, which the cache's capacity
+    // bounds (holding flow until the flush capped throughput at one flush per
+    // max_buffered_messages, i.e. a RocksDB write per message at 1,000,000 keys).
     for (size_t i = 0; i < n; ++i) {
       if (unflushed_.empty() || unflushed_.back().first != envs[i].epoch) {
         unflushed_.emplace_back(envs[i].epoch, 0);
       }
       unflushed_.back().second++;
     }
-    unflushed_count_ += n;
-    if (unflushed_count_ >= deps_.options.max_unflushed_messages || cache_->OverCapacity()) {
+    deps_.flow->Add(-static_cast<int64_t>(n));
+    if (cache_->OverCapacity()) {
       FlushState();
     } else {
       ArmFlushTimer();
@@ -930,18 +940,49 @@ void Shard::ArmFlushTimer() {
 
 void Shard::FlushState() {
   if (!cache_) return;
+  const size_t dirty = cache_->dirty_values();
+  const auto started = std::chrono::steady_clock::now();
   Status st = cache_->Flush();
+  if (flush_ms_ != nullptr && dirty > 0) {
+    flush_ms_->Observe(std::chrono::duration<double, std::milli>(
+                           std::chrono::steady_clock::now() - started)
+                           .count());
+    if (st.ok()) flushed_values_->Inc(dirty);
+  }
   if (!st.ok()) {
-    // Nothing released: the counts hold the offsets back until a flush succeeds.
+    // Nothing released: the counts hold the offsets back until a flush succeeds, and the hold
+    // stops ingestion meanwhile.
     spdlog::error("shard {}: writing state: {} (retrying)", deps_.index, st.ToString());
+    if (!flow_held_by_flush_) {
+      flow_held_by_flush_ = true;
+      deps_.flow->Hold(1);
+    }
     ArmFlushTimer();
     return;
   }
-  if (unflushed_.empty()) return;
+  if (flow_held_by_flush_) {
+    flow_held_by_flush_ = false;
+    deps_.flow->Hold(-1);
+  }
   for (const auto& [epoch, count] : unflushed_) deps_.progress->Release(epoch, count);
-  deps_.flow->Add(-static_cast<int64_t>(unflushed_count_));
   unflushed_.clear();
-  unflushed_count_ = 0;
+}
+
+Status Shard::FlushNow() {
+  if (!thread_.joinable()) return Status::Ok();
+  std::promise<Status> done;
+  std::future<Status> result = done.get_future();
+  boost::asio::post(io_, [this, &done] {
+    if (!cache_) {
+      done.set_value(Status::Ok());
+      return;
+    }
+    FlushState();
+    done.set_value(cache_->HasDirty() ? Unavailable("shard " + std::to_string(deps_.index) +
+                                                    ": state flush failed (see log)")
+                                      : Status::Ok());
+  });
+  return result.get();
 }
 
 

@@ -51,11 +51,14 @@ struct ShardOptions {
   // messages wait their turn in arrival order (StateFun: statefun.async.max-per-task).
   size_t max_inflight_requests = 32768;
   // Write-back state cache per shard (dispatch/state_cache.h); 0 disables it (every reply is
-  // written to RocksDB at once). Dirty state is flushed every state_flush_interval, or when
-  // max_unflushed_messages processed messages wait for a flush.
+  // written to RocksDB at once). Dirty state is flushed every state_flush_interval (with
+  // checkpointing: at cuts instead), or at once when dirty state alone fills the cache. Without
+  // checkpointing, a processed message's FlowControl count goes when it
+  // is processed (its memory is the cache's, bounded by its capacity); its ProgressTracker count
+  // (offsets) waits for the flush. A hot key is written once per flush, not once per message,
+  // so the interval trades RocksDB writes against how far offset commits lag processing.
   size_t state_cache_bytes = 0;
-  std::chrono::milliseconds state_flush_interval{10};
-  size_t max_unflushed_messages = 32768;
+  std::chrono::milliseconds state_flush_interval{1000};
   // Wall clock in ms since the epoch; injectable so tests control TTL and delays.
   std::function<int64_t()> now_ms;
   // Checkpoint mode (docs/design/checkpoints.md): a delayed message's record is deleted in the
@@ -149,6 +152,10 @@ class Shard {
   // envelopes it took. `out` must stay valid until the barrier is released. Any thread.
   void Cut(std::shared_ptr<CutBarrier> barrier, ShardCut* out);
 
+  // Drain: writes the state cache now, so the progress of every processed message is released
+  // before the final offset commit. Blocks until done; any thread but the shard's own.
+  Status FlushNow();
+
   // Test and drain helpers, safe from any thread.
   int64_t PendingDelayed() const { return pending_delayed_.load(std::memory_order_relaxed); }
   const KeyGroupRange& key_groups() const { return deps_.key_groups; }
@@ -206,9 +213,9 @@ class Shard {
   ShardDeps deps_;
   std::unique_ptr<StateCache> cache_;  // null when disabled
   StateBackend* state_ = nullptr;      // cache_ or deps_.state
-  // Processed messages awaiting a flush, as (epoch, count) runs: one atomic release per run.
+  // Progress of processed messages awaiting a flush, as (epoch, count) runs: one atomic release
+  // per run.
   std::vector<std::pair<uint64_t, int64_t>> unflushed_;
-  size_t unflushed_count_ = 0;
   InvocationBatch scratch_;  // the inline path's batch; reused so its strings keep capacity
   std::vector<const StoredValue*> read_refs_;  // the inline path's state values (scratch)
   // Cache hashes of the next envelopes the drain loop pops (valid within one DrainInbox turn).
@@ -250,6 +257,11 @@ class Shard {
   bool cleanup_armed_ = false;
   boost::asio::steady_timer flush_timer_;
   bool flush_armed_ = false;
+  Histogram* flush_ms_ = nullptr;       // null without a cache or metrics
+  Counter* flushed_values_ = nullptr;
+  // A failed flush holds FlowControl until a flush succeeds: dirty state cannot be evicted, so
+  // ingestion must stop rather than grow it without bound.
+  bool flow_held_by_flush_ = false;
   int64_t delay_timer_at_ = 0;
   uint64_t next_sequence_ = 1;
   std::atomic<int64_t> pending_delayed_{0};

@@ -99,7 +99,10 @@ void StateCache::SetSlot(Node& node, std::string_view name, std::optional<Stored
   Slot& slot = SlotFor(entry, name, &created);
   size_t before = created ? 0 : SlotBytes(slot);  // a new slot's own size counts as added
   slot.value = std::move(value);
-  slot.dirty = slot.dirty || dirty;
+  if (dirty && !slot.dirty) {
+    slot.dirty = true;
+    ++dirty_values_;
+  }
   size_t after = SlotBytes(slot);
   entry.bytes += after;
   entry.bytes -= before;
@@ -221,6 +224,7 @@ void StateCache::MarkAllClean() {
     for (Slot& slot : entry.slots) slot.dirty = false;
   }
   dirty_.clear();
+  dirty_values_ = 0;
 }
 
 Status StateCache::Commit(StateWriteBatch& batch) {

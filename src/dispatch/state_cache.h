@@ -80,6 +80,7 @@ class StateCache final : public StateBackend {
   Status Flush();
   bool HasDirty() const { return !dirty_.empty(); }
   size_t dirty_addresses() const { return dirty_.size(); }
+  size_t dirty_values() const { return dirty_values_; }
   size_t bytes() const { return bytes_; }
   // Dirty state alone is over the capacity: the shard should flush now rather than on its timer.
   bool OverCapacity() const { return bytes_ > capacity_bytes_ && !dirty_.empty(); }
@@ -118,6 +119,7 @@ class StateCache final : public StateBackend {
   size_t hand_ = 0;          // CLOCK hand: a slot index of entries_
   Node* last_ = nullptr;     // the last entry looked up (a reply's writes follow its read)
   std::vector<Node*> dirty_;  // nodes with dirty slots (never evicted, so pointers stay valid)
+  size_t dirty_values_ = 0;   // dirty slots in them
 };
 
 }  // namespace eddy

@@ -11,6 +11,7 @@
 #include "dispatch/local_router.h"
 #include "dispatch/shard.h"
 #include "eddy/admin/admin_server.h"
+#include "eddy/common/memory_limit.h"
 #include "eddy/coordinator/coordinator.h"
 #include "eddy/io/exactly_once_egress.h"
 #include "eddy/invoker/embedded_invoker.h"
@@ -177,6 +178,15 @@ Status WorkerApp::Start() {
   uint32_t shard_count = config_.shards;
   if (shard_count == 0) shard_count = std::max(1u, std::thread::hardware_concurrency());
   shard_count = std::min(shard_count, config_.max_parallelism);
+  uint64_t state_cache_bytes;
+  if (config_.state_cache_bytes) {
+    state_cache_bytes = *config_.state_cache_bytes;
+  } else {
+    uint64_t available = AvailableMemoryBytes();
+    state_cache_bytes = StateCacheBytesFor(available);
+    spdlog::info("state cache: {} MiB (auto: a quarter of the {} MiB this process may use)",
+                 state_cache_bytes >> 20, available >> 20);
+  }
   std::vector<Shard*> shard_ptrs;
   for (uint32_t i = 0; i < shard_count; ++i) {
     ShardDeps deps;
@@ -205,7 +215,7 @@ Status WorkerApp::Start() {
     deps.options.failure_policy = config_.failure_policy;
     deps.options.retry_backoff_max = config_.retry_backoff_max;
     deps.options.max_inflight_requests = config_.max_inflight_per_shard;
-    deps.options.state_cache_bytes = config_.state_cache_bytes / shard_count;
+    deps.options.state_cache_bytes = state_cache_bytes / shard_count;
     deps.options.state_flush_interval = config_.state_flush_interval;
     deps.options.checkpointing = checkpointing;
     p.shards.push_back(std::make_unique<Shard>(std::move(deps)));
@@ -341,6 +351,15 @@ Status WorkerApp::Drain(std::chrono::milliseconds drain_timeout) {
     Status st = p.dead_letter->Flush(std::chrono::seconds(10));
     if (!st.ok()) {
       spdlog::error("dead-letter flush: {}", st.ToString());
+      result = st;
+    }
+  }
+  // The write-back caches hold the progress of processed messages until their state is
+  // written: write it now, so the final offset commit covers everything processed.
+  for (auto& shard : p.shards) {
+    Status st = shard->FlushNow();
+    if (!st.ok()) {
+      spdlog::error("drain: {}", st.ToString());
       result = st;
     }
   }

@@ -3,6 +3,7 @@
 // command-line overrides. docs/configuration.md documents every key.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,10 +45,12 @@ struct WorkerConfig {
   uint64_t max_buffered_messages = 100000;  // all mailboxes together; ingestion pauses above it
   uint64_t max_inflight_per_shard = 32768;  // like statefun.async.max-per-task
 
-  // Per-shard write-back state cache (0 = off: every reply is written to RocksDB at once).
-  // Dirty state is written every state_flush_interval; offsets wait for it.
-  uint64_t state_cache_bytes = 64ull << 20;
-  Millis state_flush_interval{10};
+  // Write-back state cache over all shards (0 = off: every reply is written to RocksDB at
+  // once); nullopt ("auto") = StateCacheBytesFor(AvailableMemoryBytes()). Without checkpoints
+  // dirty state is written every state_flush_interval (or when it fills the cache) and offsets
+  // wait for it; with checkpoints it is written at cuts (or when it fills the cache).
+  std::optional<uint64_t> state_cache_bytes;
+  Millis state_flush_interval{5000};
 
   // What happens to a batch whose function kept failing for the whole call budget.
   // "retry": keep the messages and retry the address with backoff (nothing is dropped; the
@@ -70,6 +73,11 @@ struct WorkerConfig {
   std::string log_level = "info";   // trace|debug|info|warn|error
   std::string log_format = "text";  // text|json
 };
+
+// The "auto" state cache size for a process that may use `available_memory` bytes: a quarter
+// of it (RocksDB's memtables and block cache, buffers and the functions need the rest), at least
+// 64 MiB.
+uint64_t StateCacheBytesFor(uint64_t available_memory);
 
 // Reads a worker config YAML. Unknown keys are errors (typos should not be silent).
 Result<WorkerConfig> LoadWorkerConfigFile(const std::string& path);

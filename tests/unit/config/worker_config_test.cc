@@ -30,9 +30,33 @@ TEST(WorkerConfig, EmptyFileGivesDefaults) {
     EXPECT_EQ(c->failure_policy, "retry");
     EXPECT_EQ(c->retry_backoff_max, Millis(30000));
     EXPECT_EQ(c->commit_interval, Millis(1000));
+    EXPECT_FALSE(c->state_cache_bytes.has_value()) << "auto";
+    EXPECT_EQ(c->state_flush_interval, Millis(5000));
     EXPECT_EQ(c->log_level, "info");
     EXPECT_EQ(c->log_format, "text");
   }
+}
+
+TEST(WorkerConfig, StateCacheBytesIsBytesOrAuto) {
+  Result<WorkerConfig> c = Load("state_cache_bytes: 0\n");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->state_cache_bytes, 0u);
+  c = Load("state_cache_bytes: 1048576\n");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->state_cache_bytes, 1048576u);
+  c = Load("state_cache_bytes: auto\n");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_FALSE(c->state_cache_bytes.has_value());
+  ExpectError(Load("state_cache_bytes: 64MiB\n"),
+              {"worker.yaml: line 1: state_cache_bytes: expected an integer between 0 and",
+               "got '64MiB' (or auto)"});
+  ExpectError(Load("state_cache_bytes: -1\n"), {"line 1: state_cache_bytes: expected an integer"});
+}
+
+TEST(WorkerConfig, AutoStateCacheIsAQuarterOfMemoryAtLeast64MiB) {
+  EXPECT_EQ(StateCacheBytesFor(uint64_t{8} << 30), uint64_t{2} << 30);
+  EXPECT_EQ(StateCacheBytesFor(uint64_t{100} << 20), uint64_t{64} << 20);
+  EXPECT_EQ(StateCacheBytesFor(0), uint64_t{64} << 20);
 }
 
 TEST(WorkerConfig, EveryKeyFromFile) {

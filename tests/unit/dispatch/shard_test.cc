@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/post.hpp>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -170,6 +171,36 @@ TypedValue KafkaRecord() {
   return TypedValue{std::string(types::kKafkaProducerRecord), true, "\x1a\x01t"};
 }
 
+// The shard's RocksDB backend with commits that fail while `fail` is set (a full disk, say).
+class CommitFailingState final : public StateBackend {
+ public:
+  explicit CommitFailingState(StateBackend* inner) : inner_(inner) {}
+  std::atomic<bool> fail{false};
+
+  Result<std::vector<std::optional<StoredValue>>> ReadValues(
+      KeyGroup kg, const Address& address, const std::vector<std::string>& names,
+      int64_t now_ms) override {
+    return inner_->ReadValues(kg, address, names, now_ms);
+  }
+  Result<std::optional<DelayedRecord>> FindDelayedByToken(KeyGroup kg, const Address& sender,
+                                                          std::string_view token) override {
+    return inner_->FindDelayedByToken(kg, sender, token);
+  }
+  Status ScanDelayed(KeyGroup first, KeyGroup last,
+                     const std::function<Status(KeyGroup, DelayedRecord)>& visit) override {
+    return inner_->ScanDelayed(first, last, visit);
+  }
+  std::unique_ptr<StateWriteBatch> NewWriteBatch() override { return inner_->NewWriteBatch(); }
+  Status Commit(StateWriteBatch& batch) override {
+    if (fail) return Unavailable("injected: disk full");
+    return inner_->Commit(batch);
+  }
+  Status Close() override { return Status::Ok(); }
+
+ private:
+  StateBackend* inner_;
+};
+
 class ShardTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -201,7 +232,7 @@ class ShardTest : public ::testing::Test {
     deps.max_parallelism = 16;
     deps.key_groups = KeyGroupRange{0, 15};
     deps.module = &module_;
-    deps.state = state_.get();
+    deps.state = failing_state_ ? static_cast<StateBackend*>(failing_state_.get()) : state_.get();
     deps.flow = &flow_;
     deps.progress = &progress_;
     deps.metrics = &metrics_;
@@ -271,6 +302,7 @@ class ShardTest : public ::testing::Test {
   std::chrono::milliseconds flush_interval_{10};
   std::chrono::milliseconds backoff_{10};
   bool checkpointing_ = false;
+  std::unique_ptr<CommitFailingState> failing_state_;  // set: the shard's state goes through it
   InlineFn inline_fn_;  // set: the shard's invoker is an InlineInvoker running this
   InlineInvoker* inline_invoker_ = nullptr;
   std::unique_ptr<Shard> shard_;
@@ -635,11 +667,12 @@ TEST_F(ShardTest, FiredDelayedMessageIsKeptUntilProcessed) {
   })) << "the record is removed once its message is processed";
 }
 
-// With the write-back cache, a processed message counts as finished (flow control, offsets) only
-// once its state is durable: the cache holds the write, the counts wait for the flush.
+// With the write-back cache, a processed message counts as finished for offsets only once its
+// state is durable: the cache holds the write, the progress count waits for the flush. Its flow
+// count goes at once (the cache's capacity bounds what it left behind).
 TEST_F(ShardTest, CachedStateIsDurableBeforeTheMessageCountsAsDone) {
   state_cache_bytes_ = 1 << 20;
-  flush_interval_ = std::chrono::hours(1);  // only Stop (or the count limit) flushes here
+  flush_interval_ = std::chrono::hours(1);  // only Stop flushes here
   StartShard();
   Send(Addr("a"), types::Int(1));
   calls_.Reply(0, Missing("count", types::kLong));
@@ -654,9 +687,9 @@ TEST_F(ShardTest, CachedStateIsDurableBeforeTheMessageCountsAsDone) {
   auto stored = state_->ReadValues(KeyGroupOf("a", 16), Addr("a"), {"count"}, now_ms_);
   ASSERT_TRUE(stored.ok());
   EXPECT_FALSE(stored.value()[0].has_value()) << "not flushed yet";
-  EXPECT_EQ(flow_.Buffered(), 2) << "the first message is not done until its state is durable";
+  EXPECT_EQ(flow_.Buffered(), 1) << "only the message in flight is buffered";
   progress_.CloseEpoch();
-  EXPECT_LT(progress_.CompletedThrough(), 0) << "its epoch must not complete either";
+  EXPECT_LT(progress_.CompletedThrough(), 0) << "the first message's epoch must not complete";
 
   calls_.Reply(2, FunctionReply{Modify("count", types::Long(8))});
   StopShard();  // flushes
@@ -675,11 +708,82 @@ TEST_F(ShardTest, CachedStateIsFlushedOnTheInterval) {
   calls_.Reply(0, Missing("count", types::kLong));
   calls_.Batch(1);
   calls_.Reply(1, FunctionReply{Modify("count", types::Long(7))});
-  ASSERT_TRUE(WaitFor([&] { return flow_.Buffered() == 0; }));
+  ASSERT_TRUE(WaitFor([&] {
+    progress_.CloseEpoch();
+    return progress_.CompletedThrough() >= 0;
+  }));
   auto stored = state_->ReadValues(KeyGroupOf("a", 16), Addr("a"), {"count"}, now_ms_);
   ASSERT_TRUE(stored.ok());
   ASSERT_TRUE(stored.value()[0].has_value()) << "released only after the flush wrote it";
   EXPECT_EQ(stored.value()[0]->value, types::Long(7).value);
+}
+
+// FlushNow (the drain's last step before the final offset commit) writes the cache and releases
+// the progress it held, without waiting for the interval.
+TEST_F(ShardTest, FlushNowReleasesProgressHeldByTheCache) {
+  state_cache_bytes_ = 1 << 20;
+  flush_interval_ = std::chrono::hours(1);
+  StartShard();
+  Send(Addr("a"), types::Int(1));
+  calls_.Reply(0, Missing("count", types::kLong));
+  calls_.Batch(1);
+  calls_.Reply(1, FunctionReply{Modify("count", types::Long(7))});
+  ASSERT_TRUE(WaitFor([&] { return flow_.Buffered() == 0; }));
+  progress_.CloseEpoch();
+  EXPECT_LT(progress_.CompletedThrough(), 0);
+  Status st = shard_->FlushNow();
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  progress_.CloseEpoch();
+  EXPECT_GE(progress_.CompletedThrough(), 0);
+  auto stored = state_->ReadValues(KeyGroupOf("a", 16), Addr("a"), {"count"}, now_ms_);
+  ASSERT_TRUE(stored.ok());
+  ASSERT_TRUE(stored.value()[0].has_value());
+  EXPECT_EQ(stored.value()[0]->value, types::Long(7).value);
+}
+
+// A flush that fails holds FlowControl (dirty state cannot be evicted, so ingestion must stop
+// rather than grow it) and keeps the progress; once a flush succeeds both are released.
+TEST_F(ShardTest, FailingFlushHoldsIngestionUntilAFlushSucceeds) {
+  state_cache_bytes_ = 1 << 20;
+  flush_interval_ = 5ms;
+  failing_state_ = std::make_unique<CommitFailingState>(state_.get());
+  StartShard();
+  Send(Addr("a"), types::Int(1));
+  calls_.Reply(0, Missing("count", types::kLong));
+  calls_.Batch(1);
+  failing_state_->fail = true;
+  calls_.Reply(1, FunctionReply{Modify("count", types::Long(7))});
+  ASSERT_TRUE(WaitFor([&] { return flow_.Holds() == 1; })) << "a failed flush holds ingestion";
+  EXPECT_TRUE(flow_.ShouldPause());
+  progress_.CloseEpoch();
+  EXPECT_LT(progress_.CompletedThrough(), 0);
+  failing_state_->fail = false;
+  ASSERT_TRUE(WaitFor([&] { return flow_.Holds() == 0; })) << "a later flush succeeds";
+  ASSERT_TRUE(WaitFor([&] {
+    progress_.CloseEpoch();
+    return progress_.CompletedThrough() >= 0;
+  }));
+  auto stored = state_->ReadValues(KeyGroupOf("a", 16), Addr("a"), {"count"}, now_ms_);
+  ASSERT_TRUE(stored.ok());
+  ASSERT_TRUE(stored.value()[0].has_value());
+  EXPECT_EQ(stored.value()[0]->value, types::Long(7).value);
+}
+
+// With checkpointing the interval does not apply: the cache is written at cuts (or when full).
+TEST_F(ShardTest, CheckpointingWritesTheCacheOnlyAtCutsOrWhenFull) {
+  state_cache_bytes_ = 1 << 20;
+  flush_interval_ = 1ms;
+  checkpointing_ = true;
+  StartShard();
+  Send(Addr("a"), types::Int(1));
+  calls_.Reply(0, Missing("count", types::kLong));
+  calls_.Batch(1);
+  calls_.Reply(1, FunctionReply{Modify("count", types::Long(7))});
+  ASSERT_TRUE(WaitFor([&] { return flow_.Buffered() == 0; }));
+  std::this_thread::sleep_for(50ms);  // many intervals
+  auto stored = state_->ReadValues(KeyGroupOf("a", 16), Addr("a"), {"count"}, now_ms_);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_FALSE(stored.value()[0].has_value()) << "not written between cuts";
 }
 
 // A reply with delayed messages is written at once, with every cached write before it: state
