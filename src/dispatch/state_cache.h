@@ -111,6 +111,7 @@ class StateCache final : public StateBackend {
   static constexpr size_t kEvictVisits = 1024;  // slots one eviction call may look at
   void Evict(size_t max_visits = kEvictVisits);
   static size_t SlotBytes(const Slot& slot);
+  static size_t EntryBytes(const Node& node);
 
   StateBackend* inner_;
   size_t capacity_bytes_;
