@@ -197,7 +197,8 @@ class Shard {
   void DeadLetterEnvelope(const Envelope& env, const std::string& reason);
   void ReleaseEnvelope(const Envelope& env);
   // Write-back cache: flushes dirty state, then releases the counts of the messages it covers.
-  void FlushState();
+  // Failures are logged here, hold FlowControl, and arm a retry; callers need not act on them.
+  Status FlushState();
   void ArmFlushTimer();
   void RunCut(const std::shared_ptr<CutBarrier>& barrier, ShardCut* out);
   void SetBlocked(Mailbox& box, bool blocked);

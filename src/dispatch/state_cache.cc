@@ -120,10 +120,7 @@ void StateCache::SetSlot(Node& node, std::string_view name, std::optional<Stored
   Slot& slot = SlotFor(entry, name, &created);
   size_t before = created ? 0 : SlotBytes(slot);  // a new slot's own size counts as added
   slot.value = std::move(value);
-  if (dirty && !slot.dirty) {
-    slot.dirty = true;
-    ++dirty_values_;
-  }
+  slot.dirty = slot.dirty || dirty;
   size_t after = SlotBytes(slot);
   entry.bytes += after;
   entry.bytes -= before;
@@ -224,11 +221,13 @@ std::unique_ptr<StateWriteBatch> StateCache::NewWriteBatch() {
   return std::make_unique<Batch>(inner_);
 }
 
-void StateCache::AddDirtyTo(StateWriteBatch& out) const {
+size_t StateCache::AddDirtyTo(StateWriteBatch& out) const {
+  size_t added = 0;
   for (const Node* node : dirty_) {
     const Entry& entry = node->value;
     for (const Slot& slot : entry.slots) {
       if (!slot.dirty) continue;
+      ++added;
       if (slot.value) {
         out.PutValue(entry.kg, node->key, slot.name, *slot.value);
       } else {
@@ -236,6 +235,7 @@ void StateCache::AddDirtyTo(StateWriteBatch& out) const {
       }
     }
   }
+  return added;
 }
 
 void StateCache::MarkAllClean() {
@@ -245,7 +245,6 @@ void StateCache::MarkAllClean() {
     for (Slot& slot : entry.slots) slot.dirty = false;
   }
   dirty_.clear();
-  dirty_values_ = 0;
 }
 
 Status StateCache::Commit(StateWriteBatch& batch) {
@@ -253,7 +252,7 @@ Status StateCache::Commit(StateWriteBatch& batch) {
   if (b.HasDelayed()) {
     // Delayed-message changes are durable at once, atomically with every value written so far
     // (including this batch's): the durable state never has one without the other.
-    AddDirtyTo(*b.inner_);
+    (void)AddDirtyTo(*b.inner_);
     for (const auto& op : b.values_) {
       if (op.value) {
         b.inner_->PutValue(op.kg, op.address, op.name, *op.value);
@@ -303,12 +302,14 @@ void StateCache::SortDirtyByKey() {
   for (size_t i = 0; i < keyed.size(); ++i) dirty_[i] = keyed[i].second;
 }
 
-Status StateCache::Flush() {
+Status StateCache::Flush(size_t* values_written) {
+  if (values_written != nullptr) *values_written = 0;
   if (dirty_.empty()) return Status::Ok();
   SortDirtyByKey();
   auto batch = inner_->NewWriteBatch();
-  AddDirtyTo(*batch);
+  const size_t values = AddDirtyTo(*batch);
   EDDY_RETURN_IF_ERROR(inner_->Commit(*batch));
+  if (values_written != nullptr) *values_written = values;
   MarkAllClean();
   Evict(3 * entries_.slot_count() + 2);  // a pass to clear bits, a pass to evict, re-looks
   return Status::Ok();

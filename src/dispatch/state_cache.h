@@ -76,11 +76,11 @@ class StateCache final : public StateBackend {
   void EvictIfNeeded() { Evict(); }
 
   // Writes every dirty value to the inner backend in one batch. On failure nothing is marked
-  // clean (the next Flush retries).
-  Status Flush();
+  // clean (the next Flush retries). `values_written`, when given, receives how many values the
+  // batch held (0 on failure).
+  Status Flush(size_t* values_written = nullptr);
   bool HasDirty() const { return !dirty_.empty(); }
   size_t dirty_addresses() const { return dirty_.size(); }
-  size_t dirty_values() const { return dirty_values_; }
   size_t bytes() const { return bytes_; }
   // Dirty state alone is over the capacity: the shard should flush now rather than on its timer.
   bool OverCapacity() const { return bytes_ > capacity_bytes_ && !dirty_.empty(); }
@@ -105,7 +105,7 @@ class StateCache final : public StateBackend {
   Node& EntryFor(KeyGroup kg, const Address& address, const uint64_t* hash = nullptr);
   Slot& SlotFor(Entry& entry, std::string_view name, bool* created);
   void SetSlot(Node& node, std::string_view name, std::optional<StoredValue> value, bool dirty);
-  void AddDirtyTo(StateWriteBatch& out) const;
+  size_t AddDirtyTo(StateWriteBatch& out) const;  // returns the number of values added
   void SortDirtyByKey();
   void MarkAllClean();
   static constexpr size_t kEvictVisits = 1024;  // slots one eviction call may look at
@@ -120,7 +120,6 @@ class StateCache final : public StateBackend {
   size_t hand_ = 0;          // CLOCK hand: a slot index of entries_
   Node* last_ = nullptr;     // the last entry looked up (a reply's writes follow its read)
   std::vector<Node*> dirty_;  // nodes with dirty slots (never evicted, so pointers stay valid)
-  size_t dirty_values_ = 0;   // dirty slots in them
 };
 
 }  // namespace eddy

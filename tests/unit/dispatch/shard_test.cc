@@ -735,6 +735,8 @@ TEST_F(ShardTest, FlushNowReleasesProgressHeldByTheCache) {
   ASSERT_TRUE(st.ok()) << st.ToString();
   progress_.CloseEpoch();
   EXPECT_GE(progress_.CompletedThrough(), 0);
+  EXPECT_EQ(metrics_.GetCounter("eddy_state_flushed_values_total", {}).Value(), 1u);
+  EXPECT_EQ(metrics_.GetHistogram("eddy_state_flush_ms", {}).Count(), 1u);
   auto stored = state_->ReadValues(KeyGroupOf("a", 16), Addr("a"), {"count"}, now_ms_);
   ASSERT_TRUE(stored.ok());
   ASSERT_TRUE(stored.value()[0].has_value());
