@@ -10,9 +10,9 @@ int main(int argc, char** argv) {
   eddy::WorkerHooks hooks;
   hooks.transactional_producer = [](const eddy::KafkaEgressSpec& spec, std::string id)
       -> eddy::Result<eddy::TransactionalProducerPtr> {
-    auto timeout = spec.transaction_timeout.count() > 0 ? spec.transaction_timeout
-                                                        : std::chrono::milliseconds(60000);
-    return eddy::testing::MakeRemoteTxnProducer(spec.address, std::move(id), timeout);
+    // The module parser guarantees a positive transaction timeout for exactly-once egresses.
+    return eddy::testing::MakeRemoteTxnProducer(spec.address, std::move(id),
+                                                spec.transaction_timeout);
   };
   hooks.control_topic_reader =
       [](const eddy::KafkaEgressSpec& spec) -> eddy::Result<eddy::ControlTopicReaderPtr> {

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "fake_txn_broker.grpc.pb.h"
+#include "fakes/txn_broker/proto_convert.h"
 
 namespace eddy::testing {
 namespace {
@@ -55,15 +56,8 @@ class RemoteProducer final : public TransactionalProducer {
   TxnStatus Produce(const EgressRecord& record) override {
     pb::TxnRequest request;
     request.set_op(pb::TXN_OP_PRODUCE);
-    pb::Record* r = request.mutable_record();
-    r->set_topic(record.topic);
-    r->set_key(record.key);
-    r->set_value(record.value);
-    for (const auto& [k, v] : record.headers) {
-      pb::Header* h = r->add_headers();
-      h->set_key(k);
-      h->set_value(v);
-    }
+    txn::SetRecord(request.mutable_record(), record.topic, record.key, record.value,
+                   record.headers);
     return Call(request);
   }
   TxnStatus CommitTransaction() override { return Op(pb::TXN_OP_COMMIT); }
@@ -135,9 +129,8 @@ class RemoteReader final : public ControlTopicReader {
     if (!st.ok()) return Unavailable("fake broker " + target + ": " + st.error_message());
     std::vector<eos::FakeRecord> out;
     for (const pb::Record& r : reply.records()) {
-      eos::FakeRecord rec{r.topic(), r.partition(), r.offset(), r.key(), r.value(), {}};
-      for (const auto& h : r.headers()) rec.headers.emplace_back(h.key(), h.value());
-      out.push_back(std::move(rec));
+      out.push_back(
+          {r.topic(), r.partition(), r.offset(), r.key(), r.value(), txn::HeadersOf(r)});
     }
     return out;
   }
@@ -165,23 +158,6 @@ Result<std::vector<eos::FakeRecord>> ReadRemoteTopic(const std::string& target,
   return RemoteReader::Read(target, topic, read_committed, 10s);
 }
 
-Result<eos::FakeTxnStats> RemoteTxnStats(const std::string& target,
-                                         const std::string& transactional_id) {
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, 10s);
-  pb::StatsRequest request;
-  request.set_transactional_id(transactional_id);
-  pb::StatsReply reply;
-  grpc::Status st = NewStub(target)->Stats(&ctx, request, &reply);
-  if (!st.ok()) return Unavailable("fake broker " + target + ": " + st.error_message());
-  eos::FakeTxnStats stats;
-  stats.inits = reply.inits();
-  stats.commits = reply.commits();
-  stats.aborts = reply.aborts();
-  stats.coordinator_aborts = reply.coordinator_aborts();
-  return stats;
-}
-
 Result<std::vector<std::string>> InjectRemoteFault(const std::string& target,
                                                    const std::string& transactional_id,
                                                    eos::FakeOp op, eos::FakeFault fault,
@@ -190,8 +166,8 @@ Result<std::vector<std::string>> InjectRemoteFault(const std::string& target,
   SetDeadline(ctx, 10s);
   pb::InjectRequest request;
   request.set_transactional_id(transactional_id);
-  request.set_op(static_cast<pb::TxnOp>(static_cast<int>(op) + 1));
-  request.set_fault(static_cast<pb::Fault>(static_cast<int>(fault) + 1));
+  request.set_op(txn::ToProto(op));
+  request.set_fault(txn::ToProto(fault));
   request.set_times(times);
   pb::InjectReply reply;
   grpc::Status st = NewStub(target)->Inject(&ctx, request, &reply);
@@ -200,13 +176,12 @@ Result<std::vector<std::string>> InjectRemoteFault(const std::string& target,
                                   reply.transactional_ids().end());
 }
 
-Result<std::unique_ptr<FakeTxnBrokerProcess>> FakeTxnBrokerProcess::Start(const std::string& dir,
-                                                                          int partitions) {
+Result<std::unique_ptr<FakeTxnBrokerProcess>> FakeTxnBrokerProcess::Start(
+    const std::string& dir) {
   std::string port_file = dir + "/txn-broker.port";
   std::filesystem::remove(port_file);
-  auto process = ChildProcess::Spawn({BuildBinary("eddy-fake-txn-broker"), "--port-file",
-                                      port_file, "--partitions", std::to_string(partitions)},
-                                     dir + "/txn-broker.log");
+  auto process = ChildProcess::Spawn(
+      {BuildBinary("eddy-fake-txn-broker"), "--port-file", port_file}, dir + "/txn-broker.log");
   if (!process.ok()) return process.status();
   auto deadline = std::chrono::steady_clock::now() + 15s;
   std::string port;

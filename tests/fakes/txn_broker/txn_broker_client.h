@@ -27,8 +27,6 @@ ControlTopicReaderPtr MakeRemoteControlReader(const std::string& target);
 Result<std::vector<eos::FakeRecord>> ReadRemoteTopic(const std::string& target,
                                                      const std::string& topic,
                                                      bool read_committed);
-Result<eos::FakeTxnStats> RemoteTxnStats(const std::string& target,
-                                         const std::string& transactional_id);
 
 // Arms FakeTransactionalBroker::InjectFault in the broker process for `transactional_id`
 // (empty: every transactional id seen so far); returns the ids it was armed for.
@@ -40,10 +38,8 @@ Result<std::vector<std::string>> InjectRemoteFault(const std::string& target,
 // Runs $EDDY_BUILD_DIR/bin/eddy-fake-txn-broker and waits until it serves.
 class FakeTxnBrokerProcess {
  public:
-  static Result<std::unique_ptr<FakeTxnBrokerProcess>> Start(const std::string& dir,
-                                                             int partitions = 1);
+  static Result<std::unique_ptr<FakeTxnBrokerProcess>> Start(const std::string& dir);
   const std::string& target() const { return target_; }
-  ChildProcess& process() { return process_; }
 
  private:
   FakeTxnBrokerProcess(ChildProcess process, std::string target)

@@ -2,13 +2,12 @@
 // for crash tests that SIGKILL a worker in the middle of a Kafka transaction. The broker must
 // outlive the worker for that, which an in-process fake cannot. Test-only.
 //
-//   eddy-fake-txn-broker --port-file FILE [--partitions N]
+//   eddy-fake-txn-broker --port-file FILE
 // listens on 127.0.0.1 (a free port), writes the port to FILE once serving, runs until killed.
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -17,23 +16,24 @@
 #include <string>
 
 #include "fake_txn_broker.grpc.pb.h"
+#include "fakes/txn_broker/proto_convert.h"
 #include "io/kafka/eos/fake_transactional_broker.h"
 
 namespace eddy::testing {
 namespace {
 
 namespace pb = eddy::testing::txn::v1;
+using txn::FromProto;
 
 void ToProto(const TxnStatus& st, pb::TxnReply* reply) {
   reply->set_error_class(static_cast<int32_t>(st.error_class));
   reply->set_fenced(st.fenced);
-  reply->set_status_code(static_cast<int32_t>(st.status.code()));
   reply->set_message(st.status.message());
 }
 
 class Service final : public pb::FakeTxnBroker::Service {
  public:
-  explicit Service(int partitions) : broker_(partitions) {}
+  Service() : broker_(/*partitions=*/1) {}
 
   grpc::Status NewProducer(grpc::ServerContext*, const pb::NewProducerRequest* request,
                            pb::NewProducerReply* reply) override {
@@ -70,9 +70,7 @@ class Service final : public pb::FakeTxnBroker::Service {
         break;
       case pb::TXN_OP_PRODUCE: {
         const pb::Record& r = request->record();
-        EgressRecord record{r.topic(), r.key(), r.value(), {}};
-        for (const auto& h : r.headers()) record.headers.emplace_back(h.key(), h.value());
-        ToProto(p.Produce(record), reply);
+        ToProto(p.Produce(EgressRecord{r.topic(), r.key(), r.value(), txn::HeadersOf(r)}), reply);
         break;
       }
       case pb::TXN_OP_COMMIT:
@@ -94,16 +92,9 @@ class Service final : public pb::FakeTxnBroker::Service {
                                                       : eos::Isolation::kReadUncommitted);
     for (const eos::FakeRecord& r : records) {
       pb::Record* out = reply->add_records();
-      out->set_topic(r.topic);
+      txn::SetRecord(out, r.topic, r.key, r.value, r.headers);
       out->set_partition(r.partition);
       out->set_offset(r.offset);
-      out->set_key(r.key);
-      out->set_value(r.value);
-      for (const auto& [k, v] : r.headers) {
-        pb::Header* h = out->add_headers();
-        h->set_key(k);
-        h->set_value(v);
-      }
     }
     return grpc::Status::OK;
   }
@@ -114,9 +105,8 @@ class Service final : public pb::FakeTxnBroker::Service {
         request->fault() < pb::FAULT_RETRIABLE || request->fault() > pb::FAULT_CRASH_AFTER) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "unknown op or fault");
     }
-    // TxnOp and Fault are eddy::eos's enums shifted by one.
-    auto op = static_cast<eos::FakeOp>(request->op() - 1);
-    auto fault = static_cast<eos::FakeFault>(request->fault() - 1);
+    eos::FakeOp op = FromProto(request->op());
+    eos::FakeFault fault = FromProto(request->fault());
     std::set<std::string> ids;
     if (request->transactional_id().empty()) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -128,16 +118,6 @@ class Service final : public pb::FakeTxnBroker::Service {
       broker_.InjectFault(id, op, fault, std::max(1, request->times()));
       reply->add_transactional_ids(id);
     }
-    return grpc::Status::OK;
-  }
-
-  grpc::Status Stats(grpc::ServerContext*, const pb::StatsRequest* request,
-                     pb::StatsReply* reply) override {
-    eos::FakeTxnStats s = broker_.Stats(request->transactional_id());
-    reply->set_inits(s.inits);
-    reply->set_commits(s.commits);
-    reply->set_aborts(s.aborts);
-    reply->set_coordinator_aborts(s.coordinator_aborts);
     return grpc::Status::OK;
   }
 
@@ -158,24 +138,12 @@ class Service final : public pb::FakeTxnBroker::Service {
 };
 
 int Main(int argc, char** argv) {
-  std::string port_file;
-  int partitions = 1;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string flag = argv[i];
-    if (flag == "--port-file") {
-      port_file = argv[i + 1];
-    } else if (flag == "--partitions") {
-      partitions = std::atoi(argv[i + 1]);
-    } else {
-      std::fprintf(stderr, "eddy-fake-txn-broker: unknown flag %s\n", flag.c_str());
-      return 2;
-    }
-  }
-  if (port_file.empty() || partitions < 1) {
-    std::fprintf(stderr, "usage: eddy-fake-txn-broker --port-file FILE [--partitions N]\n");
+  if (argc != 3 || std::string(argv[1]) != "--port-file") {
+    std::fprintf(stderr, "usage: eddy-fake-txn-broker --port-file FILE\n");
     return 2;
   }
-  Service service(partitions);
+  std::string port_file = argv[2];
+  Service service;
   int port = 0;
   grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);

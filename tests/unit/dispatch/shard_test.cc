@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "dispatch/local_router.h"
+#include "unit/dispatch/flaky_backend.h"
 
 // Debian's librocksdb is not built with TSan: TSan sees the memory accesses RocksDB makes from
 // our calls but not RocksDB's own synchronization (lock-free memtable), so a test thread reading
@@ -171,35 +172,7 @@ TypedValue KafkaRecord() {
   return TypedValue{std::string(types::kKafkaProducerRecord), true, "\x1a\x01t"};
 }
 
-// The shard's RocksDB backend with commits that fail while `fail` is set (a full disk, say).
-class CommitFailingState final : public StateBackend {
- public:
-  explicit CommitFailingState(StateBackend* inner) : inner_(inner) {}
-  std::atomic<bool> fail{false};
-
-  Result<std::vector<std::optional<StoredValue>>> ReadValues(
-      KeyGroup kg, const Address& address, const std::vector<std::string>& names,
-      int64_t now_ms) override {
-    return inner_->ReadValues(kg, address, names, now_ms);
-  }
-  Result<std::optional<DelayedRecord>> FindDelayedByToken(KeyGroup kg, const Address& sender,
-                                                          std::string_view token) override {
-    return inner_->FindDelayedByToken(kg, sender, token);
-  }
-  Status ScanDelayed(KeyGroup first, KeyGroup last,
-                     const std::function<Status(KeyGroup, DelayedRecord)>& visit) override {
-    return inner_->ScanDelayed(first, last, visit);
-  }
-  std::unique_ptr<StateWriteBatch> NewWriteBatch() override { return inner_->NewWriteBatch(); }
-  Status Commit(StateWriteBatch& batch) override {
-    if (fail) return Unavailable("injected: disk full");
-    return inner_->Commit(batch);
-  }
-  Status Close() override { return Status::Ok(); }
-
- private:
-  StateBackend* inner_;
-};
+using ::eddy::testing::FlakyBackend;
 
 class ShardTest : public ::testing::Test {
  protected:
@@ -282,6 +255,28 @@ class ShardTest : public ::testing::Test {
     return n;
   }
 
+  // Cache tests: "a"'s first message registers "count" (one missing-state round trip), its
+  // second call writes `value`.
+  void WriteCountOfA(int64_t value) {
+    Send(Addr("a"), types::Int(1));
+    calls_.Reply(0, Missing("count", types::kLong));
+    calls_.Batch(1);
+    calls_.Reply(1, FunctionReply{Modify("count", types::Long(value))});
+  }
+  // What RocksDB itself holds for `id`'s state `name` (nullopt: nothing written yet).
+  std::optional<StoredValue> Durable(const std::string& id, const std::string& name = "count") {
+    auto stored = state_->ReadValues(KeyGroupOf(id, 16), Addr(id), {name}, now_ms_);
+    EXPECT_TRUE(stored.ok()) << stored.status().ToString();
+    return stored.ok() ? stored.value()[0] : std::nullopt;
+  }
+  // Closes epochs until every one is complete (the progress of every message was released).
+  bool AwaitEpochsComplete() {
+    return WaitFor([&] {
+      progress_.CloseEpoch();
+      return progress_.CompletedThrough() >= 0;
+    });
+  }
+
   int64_t Gauge(const std::string& name) {
     return metrics_.GetGauge(name, {{"namespace", "test"}, {"type", "fn"}}).Value();
   }
@@ -302,7 +297,7 @@ class ShardTest : public ::testing::Test {
   std::chrono::milliseconds flush_interval_{10};
   std::chrono::milliseconds backoff_{10};
   bool checkpointing_ = false;
-  std::unique_ptr<CommitFailingState> failing_state_;  // set: the shard's state goes through it
+  std::unique_ptr<FlakyBackend> failing_state_;  // set: the shard's state goes through it
   InlineFn inline_fn_;  // set: the shard's invoker is an InlineInvoker running this
   InlineInvoker* inline_invoker_ = nullptr;
   std::unique_ptr<Shard> shard_;
@@ -423,10 +418,9 @@ TEST_F(ShardTest, AppliesMessagesDelayedEgressAndState) {
     std::lock_guard lock(egress_.mu);
     ASSERT_EQ(egress_.sent.size(), 1u);
   }
-  auto stored = state_->ReadValues(KeyGroupOf("a", 16), Addr("a"), {"count"}, now_ms_);
-  ASSERT_TRUE(stored.ok());
-  ASSERT_TRUE(stored.value()[0].has_value());
-  EXPECT_EQ(stored.value()[0]->value, types::Long(7).value);
+  auto stored = Durable("a");
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->value, types::Long(7).value);
 }
 
 // Messages leave in the order the function listed them, before its egress records; the
@@ -674,29 +668,23 @@ TEST_F(ShardTest, CachedStateIsDurableBeforeTheMessageCountsAsDone) {
   state_cache_bytes_ = 1 << 20;
   flush_interval_ = std::chrono::hours(1);  // only Stop flushes here
   StartShard();
-  Send(Addr("a"), types::Int(1));
-  calls_.Reply(0, Missing("count", types::kLong));
-  calls_.Batch(1);
-  calls_.Reply(1, FunctionReply{Modify("count", types::Long(7))});
+  WriteCountOfA(7);
   // The reply is applied (the next batch for "a" would see it) but not yet written.
   Send(Addr("a"), types::Int(2));
   InvocationBatch next = calls_.Batch(2);
   ASSERT_EQ(next.states.size(), 1u);
   ASSERT_TRUE(next.states[0].value.has_value());
   EXPECT_EQ(next.states[0].value->value, types::Long(7).value) << "reads see the cached write";
-  auto stored = state_->ReadValues(KeyGroupOf("a", 16), Addr("a"), {"count"}, now_ms_);
-  ASSERT_TRUE(stored.ok());
-  EXPECT_FALSE(stored.value()[0].has_value()) << "not flushed yet";
+  EXPECT_FALSE(Durable("a").has_value()) << "not flushed yet";
   EXPECT_EQ(flow_.Buffered(), 1) << "only the message in flight is buffered";
   progress_.CloseEpoch();
   EXPECT_LT(progress_.CompletedThrough(), 0) << "the first message's epoch must not complete";
 
   calls_.Reply(2, FunctionReply{Modify("count", types::Long(8))});
   StopShard();  // flushes
-  stored = state_->ReadValues(KeyGroupOf("a", 16), Addr("a"), {"count"}, now_ms_);
-  ASSERT_TRUE(stored.ok());
-  ASSERT_TRUE(stored.value()[0].has_value());
-  EXPECT_EQ(stored.value()[0]->value, types::Long(8).value);
+  auto stored = Durable("a");
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->value, types::Long(8).value);
   EXPECT_EQ(flow_.Buffered(), 0);
 }
 
@@ -704,18 +692,11 @@ TEST_F(ShardTest, CachedStateIsFlushedOnTheInterval) {
   state_cache_bytes_ = 1 << 20;
   flush_interval_ = 5ms;
   StartShard();
-  Send(Addr("a"), types::Int(1));
-  calls_.Reply(0, Missing("count", types::kLong));
-  calls_.Batch(1);
-  calls_.Reply(1, FunctionReply{Modify("count", types::Long(7))});
-  ASSERT_TRUE(WaitFor([&] {
-    progress_.CloseEpoch();
-    return progress_.CompletedThrough() >= 0;
-  }));
-  auto stored = state_->ReadValues(KeyGroupOf("a", 16), Addr("a"), {"count"}, now_ms_);
-  ASSERT_TRUE(stored.ok());
-  ASSERT_TRUE(stored.value()[0].has_value()) << "released only after the flush wrote it";
-  EXPECT_EQ(stored.value()[0]->value, types::Long(7).value);
+  WriteCountOfA(7);
+  ASSERT_TRUE(AwaitEpochsComplete());
+  auto stored = Durable("a");
+  ASSERT_TRUE(stored.has_value()) << "released only after the flush wrote it";
+  EXPECT_EQ(stored->value, types::Long(7).value);
 }
 
 // FlushNow (the drain's last step before the final offset commit) writes the cache and releases
@@ -724,10 +705,7 @@ TEST_F(ShardTest, FlushNowReleasesProgressHeldByTheCache) {
   state_cache_bytes_ = 1 << 20;
   flush_interval_ = std::chrono::hours(1);
   StartShard();
-  Send(Addr("a"), types::Int(1));
-  calls_.Reply(0, Missing("count", types::kLong));
-  calls_.Batch(1);
-  calls_.Reply(1, FunctionReply{Modify("count", types::Long(7))});
+  WriteCountOfA(7);
   ASSERT_TRUE(WaitFor([&] { return flow_.Buffered() == 0; }));
   progress_.CloseEpoch();
   EXPECT_LT(progress_.CompletedThrough(), 0);
@@ -737,10 +715,9 @@ TEST_F(ShardTest, FlushNowReleasesProgressHeldByTheCache) {
   EXPECT_GE(progress_.CompletedThrough(), 0);
   EXPECT_EQ(metrics_.GetCounter("eddy_state_flushed_values_total", {}).Value(), 1u);
   EXPECT_EQ(metrics_.GetHistogram("eddy_state_flush_ms", {}).Count(), 1u);
-  auto stored = state_->ReadValues(KeyGroupOf("a", 16), Addr("a"), {"count"}, now_ms_);
-  ASSERT_TRUE(stored.ok());
-  ASSERT_TRUE(stored.value()[0].has_value());
-  EXPECT_EQ(stored.value()[0]->value, types::Long(7).value);
+  auto stored = Durable("a");
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->value, types::Long(7).value);
 }
 
 // A flush that fails holds FlowControl (dirty state cannot be evicted, so ingestion must stop
@@ -748,27 +725,20 @@ TEST_F(ShardTest, FlushNowReleasesProgressHeldByTheCache) {
 TEST_F(ShardTest, FailingFlushHoldsIngestionUntilAFlushSucceeds) {
   state_cache_bytes_ = 1 << 20;
   flush_interval_ = 5ms;
-  failing_state_ = std::make_unique<CommitFailingState>(state_.get());
+  failing_state_ = std::make_unique<FlakyBackend>(state_.get());
   StartShard();
-  Send(Addr("a"), types::Int(1));
-  calls_.Reply(0, Missing("count", types::kLong));
-  calls_.Batch(1);
-  failing_state_->fail = true;
-  calls_.Reply(1, FunctionReply{Modify("count", types::Long(7))});
+  failing_state_->fail_commits = true;  // reads still work: the first round trip is unaffected
+  WriteCountOfA(7);
   ASSERT_TRUE(WaitFor([&] { return flow_.Holds() == 1; })) << "a failed flush holds ingestion";
   EXPECT_TRUE(flow_.ShouldPause());
   progress_.CloseEpoch();
   EXPECT_LT(progress_.CompletedThrough(), 0);
-  failing_state_->fail = false;
+  failing_state_->fail_commits = false;
   ASSERT_TRUE(WaitFor([&] { return flow_.Holds() == 0; })) << "a later flush succeeds";
-  ASSERT_TRUE(WaitFor([&] {
-    progress_.CloseEpoch();
-    return progress_.CompletedThrough() >= 0;
-  }));
-  auto stored = state_->ReadValues(KeyGroupOf("a", 16), Addr("a"), {"count"}, now_ms_);
-  ASSERT_TRUE(stored.ok());
-  ASSERT_TRUE(stored.value()[0].has_value());
-  EXPECT_EQ(stored.value()[0]->value, types::Long(7).value);
+  ASSERT_TRUE(AwaitEpochsComplete());
+  auto stored = Durable("a");
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->value, types::Long(7).value);
 }
 
 // With checkpointing the interval does not apply: the cache is written at cuts (or when full).
@@ -777,15 +747,10 @@ TEST_F(ShardTest, CheckpointingWritesTheCacheOnlyAtCutsOrWhenFull) {
   flush_interval_ = 1ms;
   checkpointing_ = true;
   StartShard();
-  Send(Addr("a"), types::Int(1));
-  calls_.Reply(0, Missing("count", types::kLong));
-  calls_.Batch(1);
-  calls_.Reply(1, FunctionReply{Modify("count", types::Long(7))});
+  WriteCountOfA(7);
   ASSERT_TRUE(WaitFor([&] { return flow_.Buffered() == 0; }));
   std::this_thread::sleep_for(50ms);  // many intervals
-  auto stored = state_->ReadValues(KeyGroupOf("a", 16), Addr("a"), {"count"}, now_ms_);
-  ASSERT_TRUE(stored.ok());
-  EXPECT_FALSE(stored.value()[0].has_value()) << "not written between cuts";
+  EXPECT_FALSE(Durable("a").has_value()) << "not written between cuts";
 }
 
 // A reply with delayed messages is written at once, with every cached write before it: state
@@ -794,21 +759,15 @@ TEST_F(ShardTest, DelayedMessagesCommitTogetherWithCachedState) {
   state_cache_bytes_ = 1 << 20;
   flush_interval_ = std::chrono::hours(1);
   StartShard();
-  Send(Addr("a"), types::Int(1));
-  calls_.Reply(0, Missing("count", types::kLong));
-  calls_.Batch(1);
-  calls_.Reply(1, FunctionReply{Modify("count", types::Long(7))});  // cached only
+  WriteCountOfA(7);  // cached only
   Send(Addr("b"), types::Int(1));  // "count" is registered by now: sent with the first request
   ASSERT_EQ(calls_.Batch(2).states.size(), 1u);
   InvocationResponse r = Modify("count", types::Long(1));
   r.delayed_messages.push_back({false, "tok", 60000, Addr("b"), types::Int(9)});
   calls_.Reply(2, FunctionReply{r});
   ASSERT_TRUE(WaitFor([&] { return StoredDelayed() == 1; }));
-  auto a = state_->ReadValues(KeyGroupOf("a", 16), Addr("a"), {"count"}, now_ms_);
-  auto b = state_->ReadValues(KeyGroupOf("b", 16), Addr("b"), {"count"}, now_ms_);
-  ASSERT_TRUE(a.ok() && b.ok());
-  EXPECT_TRUE(a.value()[0].has_value()) << "the earlier cached write went with the delayed one";
-  EXPECT_TRUE(b.value()[0].has_value());
+  EXPECT_TRUE(Durable("a").has_value()) << "the earlier cached write went with the delayed one";
+  EXPECT_TRUE(Durable("b").has_value());
 }
 
 // ---- Inline path (invokers with SupportsInline, i.e. embedded functions) ----
@@ -1031,10 +990,9 @@ TEST_F(ShardTest, CutCapturesInflightBacklogAndInbox) {
   barrier->StartCapture();
   ASSERT_TRUE(barrier->WaitAllCaptured(5s));
   EXPECT_TRUE(cut.status.ok()) << cut.status.ToString();
-  auto stored = state_->ReadValues(KeyGroupOf("a", 16), Addr("a"), {"count"}, now_ms_);
-  ASSERT_TRUE(stored.ok());
-  ASSERT_TRUE(stored.value()[0].has_value()) << "the cut flushes the write-back cache";
-  EXPECT_EQ(stored.value()[0]->value, types::Long(5).value);
+  auto stored = Durable("a");
+  ASSERT_TRUE(stored.has_value()) << "the cut flushes the write-back cache";
+  EXPECT_EQ(stored->value, types::Long(5).value);
 
   std::multiset<int64_t> in_flight, backlog;
   for (auto& e : cut.in_flight) in_flight.insert(ArgOf(e));

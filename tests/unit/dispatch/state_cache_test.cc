@@ -7,6 +7,8 @@
 
 #include <filesystem>
 
+#include "unit/dispatch/flaky_backend.h"
+
 namespace eddy {
 namespace {
 
@@ -16,37 +18,7 @@ StoredValue Val(const std::string& v, int64_t expires_at = 0) {
   return StoredValue{"io.statefun.types/string", v, expires_at};
 }
 
-// Forwards to the real backend; Commit fails while `fail_commits` is set.
-class FlakyBackend : public StateBackend {
- public:
-  explicit FlakyBackend(StateBackend* inner) : inner_(inner) {}
-  Result<std::vector<std::optional<StoredValue>>> ReadValues(
-      KeyGroup kg, const Address& a, const std::vector<std::string>& names, int64_t now) override {
-    ++reads;
-    return inner_->ReadValues(kg, a, names, now);
-  }
-  Result<std::optional<DelayedRecord>> FindDelayedByToken(KeyGroup kg, const Address& s,
-                                                          std::string_view t) override {
-    return inner_->FindDelayedByToken(kg, s, t);
-  }
-  Status ScanDelayed(KeyGroup f, KeyGroup l,
-                     const std::function<Status(KeyGroup, DelayedRecord)>& v) override {
-    return inner_->ScanDelayed(f, l, v);
-  }
-  std::unique_ptr<StateWriteBatch> NewWriteBatch() override { return inner_->NewWriteBatch(); }
-  Status Commit(StateWriteBatch& b) override {
-    if (fail_commits) return Unavailable("disk on fire");
-    ++commits;
-    return inner_->Commit(b);
-  }
-  Status Close() override { return Status::Ok(); }
-  bool fail_commits = false;
-  int reads = 0;
-  int commits = 0;
-
- private:
-  StateBackend* inner_;
-};
+using ::eddy::testing::FlakyBackend;
 
 class StateCacheTest : public ::testing::Test {
  protected:
