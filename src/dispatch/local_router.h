@@ -21,7 +21,8 @@ class LocalRouter : public Router {
   }
 
   // Each shard gets its share as one inbox node: one exchange and at most one wake-up per shard
-  // for the whole batch, instead of racing a woken shard envelope by envelope.
+  // for the whole batch, instead of racing a woken shard envelope by envelope. A share is
+  // allocated at its exact size (the shard's inbox takes the vector), in one pass.
   void RouteBatch(std::vector<Envelope>& envelopes) override {
     if (shards_.size() == 1) {
       shards_[0]->EnqueueBatch(std::move(envelopes));
@@ -30,16 +31,20 @@ class LocalRouter : public Router {
     }
     // Scratch per calling thread: several ingress threads may route at once.
     thread_local std::vector<uint32_t> owners;
+    thread_local std::vector<std::vector<Envelope>> shares;
     owners.resize(envelopes.size());
-    for (size_t i = 0; i < envelopes.size(); ++i) owners[i] = OwnerOf(envelopes[i]);
-    for (uint32_t shard = 0; shard < shards_.size(); ++shard) {
-      std::vector<Envelope> share;
-      for (size_t i = 0; i < envelopes.size(); ++i) {
-        if (owners[i] != shard) continue;
-        if (share.empty()) share.reserve(envelopes.size() - i);
-        share.push_back(std::move(envelopes[i]));
-      }
-      shards_[shard]->EnqueueBatch(std::move(share));
+    shares.resize(shards_.size());
+    thread_local std::vector<uint32_t> counts;
+    counts.assign(shards_.size(), 0);
+    for (size_t i = 0; i < envelopes.size(); ++i) counts[owners[i] = OwnerOf(envelopes[i])]++;
+    for (size_t shard = 0; shard < shards_.size(); ++shard) shares[shard].reserve(counts[shard]);
+    for (size_t i = 0; i < envelopes.size(); ++i) {
+      shares[owners[i]].push_back(std::move(envelopes[i]));
+    }
+    for (size_t shard = 0; shard < shards_.size(); ++shard) {
+      if (counts[shard] == 0) continue;
+      shards_[shard]->EnqueueBatch(std::move(shares[shard]));
+      shares[shard] = {};  // moved-from: make it a valid empty vector
     }
     envelopes.clear();
   }
@@ -49,6 +54,8 @@ class LocalRouter : public Router {
     return eddy::OwnerOf(kg, static_cast<uint32_t>(shards_.size()), max_parallelism_);
   }
 
+
+ private:
   uint32_t max_parallelism_;
   std::vector<Shard*> shards_;
 };

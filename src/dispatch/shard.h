@@ -173,7 +173,9 @@ class Shard {
   bool TryRunInline(FunctionTypeState& type, Envelope& env, const uint64_t* hash);
   // Prefetches the state cache entries of the next envelopes of the inbox's current batch.
   void PrefetchUpcoming();
-  Mailbox& MailboxFor(const Address& address, KeyGroup kg, FunctionTypeState* type);
+  // `kg`: the address's key group when the caller has it (computed otherwise, on creation only).
+  Mailbox& MailboxFor(const Address& address, FunctionTypeState* type,
+                      std::optional<KeyGroup> kg = std::nullopt);
   FunctionTypeState* TypeState(const FunctionType& type);
   // Publishes the per-message counters kept locally between handlers (shared atomics are
   // contended between shards when bumped per message).
@@ -263,6 +265,7 @@ class Shard {
   // A failed flush holds FlowControl until a flush succeeds: dirty state cannot be evicted, so
   // ingestion must stop rather than grow it without bound.
   bool flow_held_by_flush_ = false;
+  static constexpr size_t kMaxUnflushedRuns = 1024;  // (epoch, count) runs before a flush
   int64_t delay_timer_at_ = 0;
   uint64_t next_sequence_ = 1;
   std::atomic<int64_t> pending_delayed_{0};

@@ -135,33 +135,14 @@ void StateCache::SetSlot(Node& node, std::string_view name, std::optional<Stored
 Result<std::vector<std::optional<StoredValue>>> StateCache::ReadValues(
     KeyGroup kg, const Address& address, const std::vector<std::string>& state_names,
     int64_t now_ms) {
-  Node& node = EntryFor(kg, address);
-  Entry& entry = node.value;
+  // ReadRefs's lookup, load and expiry, with copies (the caller keeps them past eviction).
+  std::vector<const StoredValue*> refs;
+  EDDY_RETURN_IF_ERROR(ReadRefs(kg, address, state_names, [now_ms] { return now_ms; }, &refs));
   std::vector<std::optional<StoredValue>> out(state_names.size());
-  std::vector<std::string> missing;
-  std::vector<size_t> missing_at;
-  for (size_t i = 0; i < state_names.size(); ++i) {
-    const Slot* found = nullptr;
-    for (const Slot& slot : entry.slots) {
-      if (slot.name == state_names[i]) found = &slot;
-    }
-    if (found == nullptr) {
-      missing.push_back(state_names[i]);
-      missing_at.push_back(i);
-    } else if (found->value &&
-               (found->value->expires_at_ms == 0 || found->value->expires_at_ms > now_ms)) {
-      out[i] = found->value;  // an expired value reads as absent, as from the backend
-    }
+  for (size_t i = 0; i < refs.size(); ++i) {
+    if (refs[i] != nullptr) out[i] = *refs[i];
   }
-  if (!missing.empty()) {
-    auto read = inner_->ReadValues(kg, address, missing, now_ms);
-    if (!read.ok()) return read.status();
-    for (size_t j = 0; j < missing.size(); ++j) {
-      out[missing_at[j]] = read.value()[j];
-      SetSlot(node, missing[j], std::move(read.value()[j]), /*dirty=*/false);
-    }
-    Evict();
-  }
+  Evict();
   return out;
 }
 

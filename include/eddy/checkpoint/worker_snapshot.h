@@ -27,7 +27,10 @@
 
 namespace eddy::checkpoint {
 
-inline constexpr uint32_t kWorkerSnapshotFormatVersion = 1;
+// 2: exactly-once egresses' sealed epochs moved to the `sealed_egresses` map (field 8, a
+// hand-encoded blob, is reserved): a version-1 snapshot would restore without them and silently
+// skip producing sealed epochs, so it is refused instead.
+inline constexpr uint32_t kWorkerSnapshotFormatVersion = 2;
 // Decode refuses larger inputs (ResourceExhausted) before parsing; a snapshot is bounded by
 // max_buffered_messages and the egress log, far below this.
 inline constexpr size_t kMaxWorkerSnapshotBytes = size_t{1} << 30;

@@ -14,8 +14,9 @@ class Router {
  public:
   virtual ~Router() = default;
   virtual void Route(Envelope envelope) = 0;
-  // Routes every envelope, in order, and clears the vector (its capacity is kept for reuse).
-  // Same effect as Route on each; an implementation may hand them over with fewer wake-ups.
+  // Routes every envelope, in order, and leaves the vector empty. Same effect as Route on each;
+  // an implementation may hand them over with fewer wake-ups, and may take the vector's buffer
+  // with them (a caller that refills it reserves again).
   virtual void RouteBatch(std::vector<Envelope>& envelopes) {
     for (Envelope& e : envelopes) Route(std::move(e));
     envelopes.clear();

@@ -345,7 +345,14 @@ void KafkaIngress::Impl::Run() {
             msg = rd_kafka_consumer_poll(rk_, 0);
           }
         }
-        if (!to_route_.empty()) ctx_.router->RouteBatch(to_route_);
+        if (!to_route_.empty()) {
+          // Counted before routing (the shards subtract when done, possibly before RouteBatch
+          // returns), once per turn: an add per envelope contended with the shards' subtracts.
+          // A turn may overshoot the bound by its own size (kRecordsPerTurn records).
+          ctx_.flow->Add(static_cast<int64_t>(to_route_.size()));
+          ctx_.router->RouteBatch(to_route_);
+          to_route_.reserve(kRecordsPerTurn);  // RouteBatch may have taken the buffer
+        }
         gate_.Exit();
       }
     }
@@ -450,9 +457,7 @@ void KafkaIngress::Impl::HandleRecord(const rd_kafka_message_t* msg) {
       // The last target takes the bytes; the others copy them.
       env.argument.value = i + 1 == t.targets.size() ? std::move(value) : value;
       env.epoch = epoch;
-      // Added before routing: the shard subtracts when done, possibly before Route returns.
-      ctx_.flow->Add(1);
-      to_route_.push_back(std::move(env));  // routed at the end of the gate turn (Run)
+      to_route_.push_back(std::move(env));  // counted and routed at the end of the turn (Run)
     }
   } else {
     null_keys_->Inc();

@@ -117,7 +117,8 @@ TEST(WorkerSnapshotTest, EncodeRefusesWhatDecodeWouldRefuse) {
          s.last_key_group = 4;
        },
        "key-group range"},
-      {"version", [](WorkerSnapshot& s) { s.format_version = 2; }, "format version 2"},
+      {"old version", [](WorkerSnapshot& s) { s.format_version = 1; }, "format version 1"},
+      {"future version", [](WorkerSnapshot& s) { s.format_version = 3; }, "format version 3"},
       {"no target ns", [](WorkerSnapshot& s) { s.pending[0].envelope.target.type.ns.clear(); },
        "pending envelope #0: target"},
       {"bad caller", [](WorkerSnapshot& s) { s.pending[1].envelope.caller->type.name.clear(); },
@@ -202,19 +203,19 @@ TEST(WorkerSnapshotTest, EveryTruncationAndBitFlipIsRejectedOrValid) {
 TEST(WorkerSnapshotTest, DecodeNamesTheBrokenInvariant) {
   // protobuf logs every invalid UTF-8 string it meets; expected here.
   google::protobuf::LogSilencer quiet;
-  // A valid snapshot from the future: version 2.
+  // A valid snapshot from the future: version 3.
   WorkerSnapshot s = Sample();
   auto bytes = EncodeWorkerSnapshot(s);
   ASSERT_TRUE(bytes.ok());
-  // Field 1 (format_version) is the first byte pair: tag 0x08, value 0x01.
+  // Field 1 (format_version) is the first byte pair: tag 0x08, value 0x02.
   ASSERT_EQ((*bytes)[0], '\x08');
-  ASSERT_EQ((*bytes)[1], '\x01');
+  ASSERT_EQ((*bytes)[1], '\x02');
   std::string future = *bytes;
-  future[1] = '\x02';
+  future[1] = '\x03';
   auto out = DecodeWorkerSnapshot(future);
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(out.status().message().find("format version 2"), std::string::npos)
+  EXPECT_NE(out.status().message().find("format version 3"), std::string::npos)
       << out.status().message();
 
   // Invalid UTF-8 in a proto3 string field (worker_id, field 3) does not parse.
