@@ -346,10 +346,6 @@ void KafkaIngress::Impl::Run() {
           }
         }
         if (!to_route_.empty()) {
-          // Counted before routing (the shards subtract when done, possibly before RouteBatch
-          // returns), once per turn: an add per envelope contended with the shards' subtracts.
-          // A turn may overshoot the bound by its own size (kRecordsPerTurn records).
-          ctx_.flow->Add(static_cast<int64_t>(to_route_.size()));
           ctx_.router->RouteBatch(to_route_);
           to_route_.reserve(kRecordsPerTurn);  // RouteBatch may have taken the buffer
         }
@@ -457,7 +453,11 @@ void KafkaIngress::Impl::HandleRecord(const rd_kafka_message_t* msg) {
       // The last target takes the bytes; the others copy them.
       env.argument.value = i + 1 == t.targets.size() ? std::move(value) : value;
       env.epoch = epoch;
-      to_route_.push_back(std::move(env));  // counted and routed at the end of the turn (Run)
+      // Counted now, routed at the end of the turn (Run): the count is what stops a turn at
+      // backpressure (ShouldPause), and the shard subtracts when done, possibly before
+      // RouteBatch returns.
+      ctx_.flow->Add(1);
+      to_route_.push_back(std::move(env));
     }
   } else {
     null_keys_->Inc();
